@@ -146,13 +146,13 @@ def anomaly_split(path: str | os.PathLike | None = None,
                   anomaly_label: int = ANOMALY_LABEL) -> AnomalySplit:
     """The trouser-anomaly split, pixels scaled to float32 in [0, 1], shape (n, 28, 28)."""
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(path)
-    scale = np.float32(1 / 255)
+    scale = np.float32(255)
     keep = y_train != anomaly_label
     normal = y_test != anomaly_label
     return AnomalySplit(
-        x_train=x_train[keep] * scale,
-        x_test_normal=x_test[normal] * scale,
-        x_test_anomaly=x_test[~normal] * scale,
+        x_train=x_train[keep] / scale,
+        x_test_normal=x_test[normal] / scale,
+        x_test_anomaly=x_test[~normal] / scale,
         y_train=y_train[keep],
         y_test_normal=y_test[normal],
     )

@@ -102,8 +102,9 @@ class VAE(keras.Model):
 
 def build_vae(latent_dim=16, likelihood="gaussian", beta=1.0, learning_rate=1e-3, seed=None):
     """The compiled reference VAE."""
-    vae = VAE(build_encoder(latent_dim, seed=seed), build_decoder(latent_dim, likelihood=likelihood),
-              likelihood=likelihood, beta=beta, name=f"vae_{likelihood}")
+    encoder = build_encoder(latent_dim, seed=seed)
+    decoder = build_decoder(latent_dim, likelihood=likelihood)
+    vae = VAE(encoder, decoder, likelihood=likelihood, beta=beta, name=f"vae_{likelihood}")
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return vae
 
