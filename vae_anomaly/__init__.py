@@ -1,0 +1,1 @@
+"""Anomaly detection with variational autoencoders: the course module's shared code."""
