@@ -1,0 +1,225 @@
+"""End to end with the real nbgrader CLI, in a temporary copy of the course (slow: ~10 min).
+
+generate_assignment -> submissions (reference, untouched release, partial, planted bugs,
+bad input) -> autograde -> generate_feedback -> export, then the gradebook is checked.
+Planted bugs and bad input are graded at a small training budget (the tests that catch
+them do not need a calibrated AUC); the reference at the grading budget, where it must
+get full autograded marks.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vae_anomaly import course
+from vae_anomaly.build import ASSIGNMENT
+
+pytestmark = pytest.mark.slow
+
+SMALL_BUDGET = 2  # epochs, for submissions whose checks do not need the calibrated AUC
+CELL_TIMEOUT = 60  # seconds, for the batch holding the endless loop
+
+# name -> (source edits on the reference, task it breaks, test cells that must catch it)
+PLANTED = {
+    "bug_trousers_in_training": (
+        [("x_train_all[y_train_all != TROUSER]", "x_train_all")],
+        "task1", ["task1_split_counts", "task1_split_train"]),
+    "bug_unscaled": ([(" / 255", "")], "task1", ["task1_split_scaling"]),
+    "bug_swapped_sets": (
+        [('x_test_anomaly = x_test_all[y_test_all == TROUSER].astype("float32") / 255',
+          'x_test_anomaly = x_test_all[y_test_all == TROUSER].astype("float32") / 255\n'
+          "x_test_normal, x_test_anomaly = x_test_anomaly, x_test_normal")],
+        "task1", ["task1_split_counts", "task1_split_test"]),
+    "bug_elbo_sign": ([("return -np.mean([negative_elbo(x)", "return np.mean([negative_elbo(x)")],
+                      "task4", ["task4_elbo_matches"]),
+    "bug_positive_class": (
+        [("np.zeros(len(elbo_normal)), np.ones(len(elbo_anomaly))",
+          "np.ones(len(elbo_normal)), np.zeros(len(elbo_anomaly))")],
+        "task4", ["task4_auc_reported"]),
+    "bug_hardcoded_auc": (
+        [("pr_auc = metrics.average_precision_score(is_anomaly, anomaly_score)",
+          "pr_auc = metrics.average_precision_score(is_anomaly, anomaly_score)\n"
+          "roc_auc, pr_auc = 0.95, 0.80")],
+        "task4", ["task4_auc_reported"]),
+    "bug_untrained": ([("epochs=EPOCHS", "epochs=0")], "task2",
+                      ["task2_loss_decreases", "task2_loss_matches", "task4_auc_threshold"]),
+    "bug_barely_trained": ([("vae.fit(x_train,", "vae.fit(x_train[:256],")], "task4",
+                           ["task4_auc_threshold"]),
+}
+
+
+ALTERNATIVES = Path(__file__).parent / "alternatives"  # correct designs unlike the reference
+
+
+def cell(nb, grade_id):
+    return next(c for c in nb.cells if course.nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+def bad_submissions(release):
+    """Broken JSON, deleted or edited tests, code that raises, a cell that never ends."""
+    task1 = course.submission(release, tasks={"task1"})
+    deleted = course.submission(release, tasks={"task1"})
+    deleted.cells = [c for c in deleted.cells if not (
+        course.nbgrader_meta(c).get("grade_id", "").startswith("task1_split_")
+        and course.nbgrader_meta(c).get("grade"))]
+    edited = nbformat.from_dict(release)
+    for c in edited.cells:
+        if course.nbgrader_meta(c).get("grade") and c.cell_type == "code":
+            c.source = "pass  # all tests pass, honest"
+    raises = course.submission(release, tasks={"task1"})
+    cell(raises, "task1_split_answer").source = "1 / 0"
+    looping = course.submission(release, tasks={"task1"})
+    cell(looping, "task1_split_answer").source += "\nwhile True:\n    pass"
+    return {"bad_json": nbformat.writes(task1)[:3000], "bad_deleted_tests": deleted,
+            "bad_edited_tests": edited, "bad_raises": raises, "bad_loop": looping}
+
+
+def alternative_submission(release, design):
+    """The reference with the answer cells of another design (tests/alternatives/README.md)."""
+    nb = course.submission(release)
+    for path in sorted((ALTERNATIVES / design).glob("*.py")):
+        cell(nb, path.stem).source = path.read_text()
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The course after grading every submission; returns its root and the logs."""
+    root = tmp_path_factory.mktemp("course")
+    course.make_course(root)
+    release = course.release_notebook(root)
+    reference = course.submission(release)
+    course.hand_in(root, "reference", reference)
+    course.hand_in(root, "release", release)
+    course.hand_in(root, "partial", course.submission(release, tasks={"task1"}))
+    for design in ("dense_gaussian", "conv_laplace"):
+        course.hand_in(root, f"alt_{design}", alternative_submission(release, design))
+    for name, nb in bad_submissions(release).items():
+        course.hand_in(root, name, nb)
+    for name, (edits, _, _) in PLANTED.items():
+        nb = reference
+        for old, new in edits:
+            nb = course.edit(nb, old, new)
+        course.hand_in(root, name, nb)
+    logs = {
+        "bad": course.autograde(root, "bad_*", epochs=SMALL_BUDGET, timeout=CELL_TIMEOUT),
+        "partial": course.autograde(root, "partial", epochs=SMALL_BUDGET),
+        "release": course.autograde(root, "release", epochs=SMALL_BUDGET),
+        "bug": course.autograde(root, "bug_*", epochs=SMALL_BUDGET),
+        "reference": course.autograde(root, "reference"),
+        "alt_dense_gaussian": course.autograde(root, "alt_dense_gaussian"),
+        "alt_conv_laplace": course.autograde(root, "alt_conv_laplace", epochs=SMALL_BUDGET),
+    }
+    logs["feedback"] = course.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=root)
+    logs["export"] = course.nbgrader("export", cwd=root)
+    return root, logs
+
+
+def test_release_generated_from_the_source(graded):
+    root, _ = graded
+    text = (root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "raise NotImplementedError()" in text
+
+
+def test_reference_gets_full_autograded_marks(graded):
+    root, logs = graded
+    assert logs["reference"].returncode == 0, logs["reference"].stderr[-3000:]
+    assert course.scores(root, "reference") == course.autograded_points()
+
+
+def test_a_different_correct_design_gets_full_autograded_marks(graded):
+    root, logs = graded
+    assert logs["alt_dense_gaussian"].returncode == 0, logs["alt_dense_gaussian"].stderr[-3000:]
+    assert course.scores(root, "alt_dense_gaussian") == course.autograded_points()
+
+
+def test_a_conv_laplace_design_passes_every_test_of_the_contract(graded):
+    """All but the calibrated AUC, which this design does not reach at a small budget."""
+    root, logs = graded
+    assert logs["alt_conv_laplace"].returncode == 0, logs["alt_conv_laplace"].stderr[-3000:]
+    cell_scores = course.scores(root, "alt_conv_laplace")
+    del cell_scores["task4_auc_threshold"]
+    points = course.autograded_points()
+    assert cell_scores == {name: points[name] for name in cell_scores}
+
+
+def test_untouched_release_scores_zero(graded):
+    root, logs = graded
+    assert logs["release"].returncode == 0, logs["release"].stderr[-3000:]
+    assert set(course.scores(root, "release").values()) == {0.0}
+
+
+def test_partial_submission_gets_exactly_its_tasks(graded):
+    root, logs = graded
+    assert logs["partial"].returncode == 0, logs["partial"].stderr[-3000:]
+    points = course.task_scores(course.autograded_points())
+    assert course.task_scores(course.scores(root, "partial")) == {**points, "task2": 0, "task4": 0}
+
+
+@pytest.mark.parametrize("student", PLANTED)
+def test_planted_bug_loses_points_on_its_task(graded, student):
+    root, logs = graded
+    _, task, catching = PLANTED[student]
+    cell_scores = course.scores(root, student)
+    assert course.task_scores(cell_scores)[task] < course.task_scores(
+        course.autograded_points())[task]
+    assert {name: cell_scores[name] for name in catching} == dict.fromkeys(catching, 0.0)
+
+
+def test_broken_json_is_logged_scored_zero_and_batch_goes_on(graded):
+    root, logs = graded
+    log = logs["bad"].stderr
+    assert "error processing assignment 'anomaly_vae' for student 'bad_json'" in log
+    assert "Notebook does not appear to be JSON" in log
+    assert set(course.scores(root, "bad_json").values()) == {0.0}
+    later = ["bad_loop", "bad_raises"]  # graded after bad_json, in the same batch
+    assert all((root / "autograded" / s / ASSIGNMENT).is_dir() for s in later)
+
+
+def test_deleted_tests_are_put_back_and_graded(graded):
+    root, _ = graded
+    assert course.scores(root, "bad_deleted_tests") == course.scores(root, "partial")
+
+
+def test_edited_tests_are_restored(graded):
+    root, _ = graded
+    assert set(course.scores(root, "bad_edited_tests").values()) == {0.0}
+
+
+def test_code_that_raises_scores_zero_with_its_error(graded):
+    root, _ = graded
+    assert course.task_scores(course.scores(root, "bad_raises"))["task1"] == 0
+    nb = nbformat.read(root / "autograded" / "bad_raises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    errors = [o for o in cell(nb, "task1_split_answer").outputs if o.output_type == "error"]
+    assert errors and errors[0].ename == "ZeroDivisionError"
+
+
+def test_endless_cell_is_stopped_and_the_notebook_goes_on(graded):
+    root, _ = graded
+    nb = nbformat.read(root / "autograded" / "bad_loop" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    outputs = cell(nb, "task1_split_answer").outputs
+    assert any(o.output_type == "error" and "Timeout" in o.ename + "".join(o.traceback)
+               for o in outputs)
+    # the cells after it still ran: the split it computed before looping is graded
+    assert course.scores(root, "bad_loop") == course.scores(root, "partial")
+
+
+def test_feedback_and_export(graded):
+    root, logs = graded
+    assert logs["feedback"].returncode == 0 and logs["export"].returncode == 0
+    for student in ("reference", "partial", "release", "bug_elbo_sign"):
+        html = (root / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+        assert re.search(r"Score: [\d.]+ / [\d.]+", html)
+    with open(root / "grades.csv") as f:
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+    students = {p.name for p in (root / "submitted").iterdir()}
+    assert set(rows) == students
+    for student in students:  # the CSV agrees with the gradebook, cell by cell
+        assert float(rows[student]["raw_score"]) == pytest.approx(
+            sum(course.scores(root, student).values()))
