@@ -1,0 +1,280 @@
+"""The otter-grader autograder generated from the nbgrader source, with the real CLIs.
+
+``otter assign`` builds the student notebook and the Gradescope zip once per module;
+``nbgrader generate_assignment`` builds the nbgrader release they are compared with.
+The parity test (slow: it trains the reference twice per tool) grades the same student
+work with ``nbgrader autograde`` and ``otter run`` and compares every score.
+"""
+
+import ast
+import csv
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from nbclient import NotebookClient
+
+from vae_anomaly import course, otter_grade, otter_master
+from vae_anomaly.build import ROOT, SOURCE
+from vae_anomaly.calibrate import GRADING_EPOCHS
+
+NAME = SOURCE.name
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+@pytest.fixture(scope="module")
+def source():
+    return nbformat.read(SOURCE, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    """``make autograder``'s build, into a temporary folder."""
+    dist = tmp_path_factory.mktemp("otter") / "dist"
+    otter_master.build(SOURCE, ROOT / "autograder", dist, GRADING_EPOCHS, root=ROOT)
+    return dist
+
+
+@pytest.fixture(scope="module")
+def student(dist):
+    return nbformat.read(dist / "student" / NAME, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def ag_zip(dist):
+    return dist / "autograder" / "autograder.zip"
+
+
+@pytest.fixture(scope="module")
+def nbgrader_course(tmp_path_factory):
+    """A copy of the nbgrader course with its release (real ``generate_assignment``)."""
+    root = tmp_path_factory.mktemp("nbgrader")
+    course.make_course(root)
+    return root
+
+
+def public_code(test_file: str) -> list[str]:
+    """The code strings that the test cases of an exception-based otter test file run."""
+    return [node.value.value for node in ast.walk(ast.parse(test_file))
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "code"]
+
+
+def strings(value) -> list[str]:
+    """Every string in a JSON value (cell sources, outputs, metadata)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [k, *strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+# --- structure -----------------------------------------------------------------------
+
+def test_one_question_per_autograded_cell_with_nbgrader_points(source, ag_zip):
+    assert otter_grade.questions(ag_zip) == course.autograded_points()
+    with zipfile.ZipFile(ag_zip) as zf:
+        for grade_id in course.autograded_points():
+            test = zf.read(f"tests/{grade_id}.py").decode()
+            assert "all_or_nothing = True" in test, "nbgrader scores a test cell all or nothing"
+            assert len(public_code(test)) == 2  # public (released) and hidden (source) cases
+
+
+def test_manual_cells_are_manual_questions_and_not_autograded(source, dist, ag_zip):
+    master = nbformat.read(dist / "master" / NAME, as_version=4)
+    configs = [yaml.safe_load(c.source) for c in master.cells
+               if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
+    manual = {c["name"]: c["points"] for c in configs if c.get("manual")}
+    graded = otter_master.graded_cells(source)
+    assert manual == {k: v["points"] for k, v in graded.items() if v["kind"] in ("manual", "task")}
+    assert not set(manual) & set(otter_grade.questions(ag_zip))
+
+
+def test_student_notebook_is_the_nbgrader_release(student, nbgrader_course):
+    """Apart from otter's own cells (init, checks, export), the same cells, in order."""
+    release = course.release_notebook(nbgrader_course)
+    comment = re.compile(r"<!-- (BEGIN|END) QUESTION -->\n*")
+
+    def kept(cell):
+        return not (cell.metadata.get(otter_master.ORIGIN_KEY, {}).get("inserted")
+                    or "grader." in cell.source or "Initialize Otter" in cell.source
+                    or not comment.sub("", cell.source).strip()
+                    or cell.source.startswith("## Submission"))
+
+    ours = [(c.cell_type, comment.sub("", c.source)) for c in student.cells if kept(c)]
+    theirs = [(c.cell_type, c.source) for c in release.cells
+              if not (course.nbgrader_meta(c).get("grade") and c.cell_type == "code"
+                      and not course.nbgrader_meta(c).get("solution"))]
+    assert ours == theirs
+
+
+def test_public_tests_are_the_released_test_cells(student, nbgrader_course):
+    """``grader.check`` runs exactly the visible nbgrader test, so its messages are the same."""
+    release = course.release_notebook(nbgrader_course)
+    visible = {course.nbgrader_meta(c)["grade_id"]: c.source for c in release.cells
+               if course.nbgrader_meta(c).get("grade") and c.cell_type == "code"
+               and not course.nbgrader_meta(c).get("solution")}
+    tests = student.metadata["otter"]["tests"]
+    assert {name: public_code(test) for name, test in tests.items()} == \
+        {name: [code] for name, code in visible.items()}
+    checks = [c.source for c in student.cells if c.source.startswith("grader.check(")]
+    assert checks == [f'grader.check("{name}")' for name in visible]
+
+
+def test_no_hidden_test_reaches_a_student_file(source, dist, ag_zip):
+    hidden = [line.strip() for cell in source.cells for block in HIDDEN.findall(cell.source)
+              for line in block.splitlines() if line.strip()
+              and not line.startswith(("from ", "import ", "reference = "))]
+    assert hidden, "the source has hidden tests"
+    for file in (dist / "student").rglob("*"):
+        if file.suffix == ".ipynb":
+            text = "\n".join(strings(json.loads(file.read_text())))
+            leaked = [line for line in hidden if line in text or repr(line)[1:-1] in text]
+            assert not leaked, f"hidden test code in {file}: {leaked}"
+            assert "HIDDEN TESTS" not in text
+    with zipfile.ZipFile(ag_zip) as zf:  # they are in the autograder, where they belong
+        tests = "".join(zf.read(n).decode() for n in zf.namelist() if n.startswith("tests/"))
+    assert all(repr(line)[1:-1] in tests for line in hidden)
+
+
+def test_gradescope_zip_has_what_hidden_tests_import(ag_zip):
+    with zipfile.ZipFile(ag_zip) as zf:
+        names = set(zf.namelist())
+        environment = yaml.safe_load(zf.read("environment.yml"))
+        run_autograder = zf.read("run_autograder").decode()
+    assert {"files/vae_anomaly/grading.py", "files/vae_anomaly/data.py",
+            "files/results/calibration.json"} <= names
+    pins = set((ROOT / "requirements.txt").read_text().splitlines())
+    (pip,) = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict)]
+    assert {"tensorflow-cpu", "keras", "seaborn", "scikit-learn"} <= \
+        {re.split(r"[=;]", p)[0] for p in pip}
+    assert set(pip[1:]) <= pins, "Gradescope pins differ from requirements.txt"
+    assert f'export VAE_EPOCHS="${{VAE_EPOCHS:-{GRADING_EPOCHS}}}"' in run_autograder
+
+
+# --- grading a folder ----------------------------------------------------------------
+
+def write(folder: Path, name: str, nb) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(nb, str):
+        (folder / name).write_text(nb)
+    else:
+        nbformat.write(nb, folder / name)
+
+
+def read_csv(path: Path) -> dict[str, dict]:
+    with open(path) as f:
+        return {row["submission"]: row for row in csv.DictReader(f)}
+
+
+def test_bad_submissions_get_a_row_and_the_batch_goes_on(tmp_path, student, ag_zip,
+                                                         nbgrader_course):
+    folder = tmp_path / "submissions"
+    write(folder, "a_broken.ipynb", '{"cells": [{"cell_type": "code", "sou')
+    write(folder, "b_no_cells.ipynb", json.dumps({"metadata": {}, "nbformat": 4,
+                                                  "nbformat_minor": 5, "cells": []}))
+    write(folder, "c_untouched.ipynb", student)  # every answer raises NotImplementedError
+    task1 = course.submission(course.release_notebook(nbgrader_course), {"task1"})
+    write(folder, "d_task1.ipynb", otter_master.transplant(task1, student))
+    otter_grade.main([str(folder), "--autograder", str(ag_zip), "--out",
+                      str(tmp_path / "grades.csv")])
+    rows = read_csv(tmp_path / "grades.csv")
+    assert list(rows) == ["a_broken.ipynb", "b_no_cells.ipynb", "c_untouched.ipynb",
+                          "d_task1.ipynb"]
+    assert "not JSON" in rows["a_broken.ipynb"]["message"]
+    assert "no cells" in rows["b_no_cells.ipynb"]["message"]
+    assert "is not defined" in rows["c_untouched.ipynb"]["message"]  # the first failure
+    for name in ("a_broken.ipynb", "b_no_cells.ipynb", "c_untouched.ipynb"):
+        assert float(rows[name]["total"]) == 0
+    task1_points = sum(p for g, p in course.autograded_points().items() if g.startswith("task1"))
+    assert float(rows["d_task1.ipynb"]["total"]) == task1_points
+
+
+def test_a_submission_that_never_finishes_is_stopped(tmp_path, student, ag_zip):
+    loop = otter_master.transplant(nbformat.v4.new_notebook(), student)
+    loop.cells.insert(1, nbformat.v4.new_code_cell("while True:\n    pass"))
+    write(tmp_path, "loop.ipynb", loop)
+    result = otter_grade.grade(tmp_path / "loop.ipynb", ag_zip, GRADING_EPOCHS, timeout=20)
+    assert result.scores == {} and "stopped after 20 s" in result.message
+
+
+# --- grader.check in the student's notebook --------------------------------------------
+
+def run(nb, folder: Path):
+    """Execute a notebook as a student would (errors allowed), in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / NAME)  # otter.Notebook reads its tests from this file
+    NotebookClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    return nb
+
+
+def test_grader_check_gives_the_visible_nbgrader_messages(tmp_path, student, nbgrader_course):
+    """Unscaled pixels (a planted bug) and no Task 2: nbgrader's visible test cells and
+    otter's ``grader.check`` report the same errors, cell by cell."""
+    buggy = course.edit(course.submission(course.release_notebook(nbgrader_course), {"task1"}),
+                        " / 255", "")
+    theirs = run(buggy, tmp_path / "nbgrader")
+    errors = {course.nbgrader_meta(c)["grade_id"]: [f"{o.ename}: {o.evalue}" for o in c.outputs
+                                                    if o.output_type == "error"]
+              for c in theirs.cells if course.nbgrader_meta(c).get("grade")
+              and c.cell_type == "code" and not course.nbgrader_meta(c).get("solution")}
+    ours = run(otter_master.transplant(buggy, student), tmp_path / "otter")
+    checks = {re.search(r'grader.check\("(.+)"\)', c.source).group(1):
+              "".join(o.get("data", {}).get("text/plain", "") for o in c.outputs)
+              for c in ours.cells if c.source.startswith("grader.check(")}
+    assert set(checks) == set(errors)
+    assert errors["task1_split_scaling"][0].startswith("AssertionError: ")  # the planted bug
+    for grade_id, error in errors.items():
+        if error:
+            assert error[0] in checks[grade_id], grade_id
+        else:
+            assert "All test cases passed" in checks[grade_id], grade_id
+
+
+# --- parity with nbgrader autograde ------------------------------------------------------
+
+def otter_submissions(release):
+    """Student work in nbgrader's format: the reference, the untouched release, a partial
+    submission and two planted bugs (one cheap, one after a full training)."""
+    return {
+        "reference": course.submission(release),
+        "untouched": release,
+        "partial_task1": course.submission(release, {"task1"}),
+        "unscaled_pixels": course.edit(course.submission(release, {"task1"}), " / 255", ""),
+        "elbo_sign_flipped": course.edit(course.submission(release),
+                                         "return -np.mean(", "return np.mean("),
+    }
+
+
+def test_parity_with_nbgrader_autograde(tmp_path, student, ag_zip, nbgrader_course):
+    """Slow (trains twice per tool): every autograded cell scores the same in both tools."""
+    submissions = otter_submissions(course.release_notebook(nbgrader_course))
+    for name, nb in submissions.items():
+        course.hand_in(nbgrader_course, name, nb)
+        write(tmp_path / "otter", f"{name}.ipynb", otter_master.transplant(nb, student))
+    graded = course.autograde(nbgrader_course)
+    assert graded.returncode == 0, graded.stderr[-2000:]
+    otter_grade.main([str(tmp_path / "otter"), "--autograder", str(ag_zip),
+                      "--epochs", str(GRADING_EPOCHS), "--out", str(tmp_path / "otter.csv")])
+    rows = read_csv(tmp_path / "otter.csv")
+    points = course.autograded_points()
+    totals = {}
+    for name in submissions:
+        nbgrader_scores = course.scores(nbgrader_course, name)
+        otter_scores = {g: float(rows[f"{name}.ipynb"][g]) for g in points}
+        print(name, "nbgrader", course.task_scores(nbgrader_scores),
+              "otter", course.task_scores(otter_scores))
+        assert otter_scores == nbgrader_scores, name
+        assert course.task_scores(otter_scores) == course.task_scores(nbgrader_scores), name
+        totals[name] = sum(otter_scores.values())
+    assert course.scores(nbgrader_course, "reference") == points
+    assert totals["untouched"] == 0
+    # the other three earn partial credit, so the comparison is not all-or-nothing
+    assert all(0 < totals[n] < sum(points.values())
+               for n in ("partial_task1", "unscaled_pixels", "elbo_sign_flipped"))

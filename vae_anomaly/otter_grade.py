@@ -1,0 +1,157 @@
+"""Grade a folder of submissions with ``otter run`` (no Docker) into one CSV.
+
+``python -m vae_anomaly.otter_grade SUBMISSIONS --autograder ZIP --out grades.csv``
+runs ``otter run -a ZIP`` on every ``*.ipynb`` in SUBMISSIONS, one at a time, with
+``VAE_EPOCHS`` set to the grading budget, and writes one row per submission: the
+score of every autograded question (named by its nbgrader ``grade_id``), the total,
+and a message. A notebook that is not JSON, has no cells, raises, loops forever or
+crashes otter still gets its row (zero where due, with the reason) and the next one
+is graded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .otter_master import grading_epochs
+
+
+@dataclass
+class Result:
+    """One submission's otter scores."""
+
+    submission: str
+    scores: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+    seconds: float = 0.0
+
+
+def questions(autograder: Path) -> dict[str, float]:
+    """Question name -> points of the autograded questions in an otter autograder zip."""
+    found = {}
+    with zipfile.ZipFile(autograder) as zf:
+        for name in sorted(zf.namelist()):
+            if re.fullmatch(r"tests/[^/]+\.py", name):
+                text = zf.read(name).decode()
+                points = re.search(r"^points = (.+)$", text, re.M).group(1)
+                found[Path(name).stem] = float(points)
+    return found
+
+
+def check_notebook(path: Path) -> str:
+    """Why otter cannot grade ``path`` as a notebook, or "" when it can."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"not a valid notebook: the file is not JSON ({err})"
+    if not isinstance(raw, dict) or not raw.get("cells"):
+        return "not a valid notebook: it has no cells"
+    try:
+        nbformat.reads(json.dumps(raw), as_version=4)
+    except Exception as err:  # nbformat raises several types for malformed notebooks
+        return f"not a valid notebook: {err}"
+    return ""
+
+
+def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -> Result:
+    """``otter run`` one submission in its own process group; never raises."""
+    result = Result(submission.name)
+    start = time.perf_counter()
+    env = {**os.environ, "VAE_EPOCHS": str(epochs), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    otter = str(Path(sys.executable).with_name("otter"))
+    with tempfile.TemporaryDirectory() as out:
+        command = [otter, "run", "--no-logo", "-a", str(autograder.resolve()), "-o", out,
+                   str(submission.resolve())]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env, start_new_session=True)
+        try:
+            log, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # otter and the kernel it started
+            proc.communicate()
+            result.message = f"grading stopped after {timeout:.0f} s (a cell never finished)"
+            result.seconds = time.perf_counter() - start
+            return result
+        results = Path(out) / "results.json"
+        failed = []
+        if results.is_file():
+            for test in json.loads(results.read_text())["tests"]:
+                if "max_score" in test:
+                    result.scores[test["name"]] = float(test["score"])
+                    if test["score"] < test["max_score"]:
+                        failed.append(f"{test['name']}: {test['output'].splitlines()[-1].strip()}")
+                elif test.get("name") == "Autograder Error":
+                    result.message = test["output"].splitlines()[-1]
+        if failed and not result.message:  # the first failure says most
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            result.message = f"failed {failed[0]}{more}"
+        if proc.returncode and not result.message:
+            lines = [line for line in log.splitlines() if line.strip()]
+            result.message = "otter run failed: " + (lines[-1] if lines else "no output")
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def grade(submission: Path, autograder: Path, epochs: int, timeout: float) -> Result:
+    """Scores of one submission (all zero, with the reason, when it cannot be graded)."""
+    problem = check_notebook(submission)
+    if problem:
+        return Result(submission.name, message=problem)
+    return otter_run(submission, autograder, epochs, timeout)
+
+
+def write_csv(results: list[Result], points: dict[str, float], path: Path) -> None:
+    """One row per submission; a question otter did not report scores zero."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["submission", *points, "total", "possible", "seconds", "message"])
+        for r in results:
+            row = [r.scores.get(q, 0.0) for q in points]
+            writer.writerow([r.submission, *row, sum(row), sum(points.values()),
+                             f"{r.seconds:.1f}", r.message])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("submissions", type=Path, help="folder of .ipynb submissions")
+    parser.add_argument("--autograder", type=Path,
+                        default=Path("autograder/dist/autograder/autograder.zip"))
+    parser.add_argument("--out", type=Path, default=Path("otter_grades.csv"))
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="VAE_EPOCHS when grading (default: nbgrader's grading budget)")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds one submission may take (default 900)")
+    args = parser.parse_args(argv)
+    args.epochs = args.epochs or grading_epochs()
+    points = questions(args.autograder)
+    files = sorted(args.submissions.glob("*.ipynb"))
+    if not files:
+        parser.error(f"no .ipynb files in {args.submissions}")
+    results = []
+    for file in files:
+        result = grade(file, args.autograder, args.epochs, args.timeout)
+        results.append(result)
+        total = sum(result.scores.get(q, 0.0) for q in points)
+        print(f"{file.name}: {total:g}/{sum(points.values()):g} in {result.seconds:.0f} s"
+              + (f" ({result.message})" if result.message else ""), flush=True)
+    write_csv(results, points, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
