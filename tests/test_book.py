@@ -1,0 +1,233 @@
+"""The course site, end to end. Slow: ``make book`` runs first (a cold build executes the
+solution with BOOK_EPOCHS epochs, a few minutes on 2 cores; warm, seconds).
+
+The built site is served on 127.0.0.1 and walked in headless Debian Chromium: every page
+of the toc loads with no console error and no request off this machine, its images load,
+its math is typeset; search finds the assignment; next/previous walk the whole book.
+Screenshots of every page go to ``_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import functools
+import http.server
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+RELEASED = ROOT / "release" / "anomaly_vae" / "anomaly_vae.ipynb"
+ASSIGNMENT = ROOT / "book" / "assignment" / "anomaly_vae.ipynb"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (make browser)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def sphinx_config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+
+
+def toc_pages() -> list[str]:
+    """The published pages, in reading order."""
+    from sphinx_external_toc.parsing import parse_toc_yaml
+
+    site_map = parse_toc_yaml(ROOT / "_toc.yml")
+    config = sphinx_config()
+    hidden = set() if config["publish_solution"] else set(config["solution_pages"])
+
+    def walk(docname):
+        yield docname
+        for name in site_map[docname].child_files():
+            yield from walk(name)
+
+    pages = [re.sub(r"\.(md|ipynb)$", "", p) for p in walk(site_map.root.docname)]
+    return [p for p in pages if p not in hidden]
+
+
+def run(*args, **kwargs):
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def built():
+    """Release the assignment, note whether the site's copy was current, build the site."""
+    release = run("make", "release")
+    assert release.returncode == 0, release.stdout[-3000:] + release.stderr[-3000:]
+    was_current = ASSIGNMENT.exists() and filecmp.cmp(RELEASED, ASSIGNMENT, shallow=False)
+    book = run("make", "book")
+    assert book.returncode == 0, book.stdout[-5000:] + book.stderr[-5000:]
+    return was_current
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    """``_build/html`` on an HTTP server at 127.0.0.1 (a free port)."""
+    handler = functools.partial(QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian's chromium)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A page that records console errors and every request that leaves 127.0.0.1."""
+
+    def __init__(self, browser, base):
+        self.errors, self.outside = [], []
+        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.route("**/*", self.only_local)
+        self.base = base
+
+    def only_local(self, route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.outside.append(route.request.url)
+            route.abort()
+
+    def open(self, path):
+        return self.open_url(f"{self.base}/{path}")
+
+    def open_url(self, url):
+        self.page.goto(url, wait_until="load")
+        return self.page
+
+    def close(self):
+        self.page.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    v = Visit(browser, server)
+    yield v
+    v.close()
+
+
+def test_site_assignment_is_the_released_notebook(built):
+    assert built, (f"{ASSIGNMENT.relative_to(ROOT)} differs from `make release`'s notebook: "
+                   "run `make book` and commit it (launch buttons open the committed copy)")
+
+
+def test_every_toc_page_was_built(built):
+    for page in toc_pages():
+        assert (HTML / f"{page}.html").is_file(), f"{page} is in _toc.yml but was not built"
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_renders_offline(visit, page):
+    """No console error, no request off the machine, every image loaded, math typeset."""
+    p = visit.open(f"{page}.html")
+    if p.locator(".math").count():
+        p.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        p.evaluate("() => MathJax.startup.promise")
+        assert p.locator("mjx-container").count() >= p.locator(".math").count(), \
+            "not every formula was typeset by MathJax"
+    p.wait_for_function("() => [...document.images].every(i => i.complete)")
+    broken = p.evaluate("() => [...document.images].filter(i => !i.naturalWidth).map(i => i.src)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    p.screenshot(path=SHOTS / f"{page.replace('/', '__')}.png", full_page=True)
+    assert not broken, f"images that did not load: {broken}"
+    assert not visit.errors, f"console errors: {visit.errors}"
+    assert not visit.outside, f"requests off this machine: {visit.outside}"
+    assert p.locator("h1").count() >= 1
+
+
+def test_math_page_is_typeset(visit):
+    """The background page's formulas render as MathJax output, from the vendored copy."""
+    p = visit.open("book/background.html")
+    p.evaluate("() => MathJax.startup.promise")
+    assert p.locator("mjx-container[display='true']").count() >= 3
+    assert p.evaluate("() => MathJax.version").startswith("3.")
+
+
+def test_next_and_previous_walk_the_book(visit):
+    pages = toc_pages()
+
+    def walk(start, selector):
+        order, url = [], f"{visit.base}/{start}.html"
+        while url and len(order) <= len(pages):
+            p = visit.open_url(url)
+            order.append(urlparse(p.url).path.lstrip("/").removesuffix(".html"))
+            link = p.locator(selector)
+            url = link.first.evaluate("a => a.href") if link.count() else None
+        return order
+
+    assert walk(pages[0], "a.right-next") == pages
+    assert walk(pages[-1], "a.left-prev") == pages[::-1]
+
+
+def test_assignment_page_offers_the_notebook(visit):
+    """No outputs shown; the download button gives the released notebook byte for byte;
+    launch buttons lead to every service configured in _config.yml."""
+    p = visit.open("book/assignment/anomaly_vae.html")
+    assert p.locator(".cell_output").count() == 0
+    download = p.locator("a.btn-download-source-button")
+    assert download.get_attribute("href").endswith("anomaly_vae.ipynb")
+    response = p.request.get(download.evaluate("a => a.href"))
+    assert response.ok and response.body() == ASSIGNMENT.read_bytes()
+    hrefs = p.locator("a").evaluate_all("links => links.map(a => a.href)")
+    launch = yaml.safe_load((ROOT / "_config.yml").read_text())["launch_buttons"]
+    for key in ("binderhub_url", "colab_url", "jupyterhub_url"):
+        assert any(h.startswith(launch[key]) and "anomaly_vae.ipynb" in h for h in hrefs), key
+
+
+def test_search_finds_the_assignment(visit):
+    """Sphinx's client-side search finds a word of the assignment's title, and links to it."""
+    import nbformat
+
+    title = next(c.source for c in nbformat.read(ASSIGNMENT, 4).cells if c.cell_type == "markdown")
+    word = max(re.findall(r"[A-Za-z]+", title.splitlines()[0]), key=len).lower()
+    p = visit.open(f"search.html?q={word}")
+    results = p.locator("#search-results ul.search li a")
+    results.first.wait_for(timeout=15_000)
+    links = [results.nth(i).get_attribute("href") for i in range(results.count())]
+    assert any("assignment/anomaly_vae" in link for link in links), (word, links)
+    assert not visit.errors, visit.errors
+
+
+def test_unpublished_solution_is_left_out(built, tmp_path):
+    """With the switch off, no page, source, link or search entry of the solution is built."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["sphinx"]["config"]["publish_solution"] = False
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    build = run(str(Path(sys.executable).with_name("jupyter-book")), "build", ".", "-W",
+                "--config", str(tmp_path / "_config.yml"), "--path-output", str(tmp_path))
+    assert build.returncode == 0, build.stdout[-5000:] + build.stderr[-5000:]
+    html = tmp_path / "_build" / "html"
+    assert (html / "book" / "intro.html").is_file()
+    for page in config["sphinx"]["config"]["solution_pages"]:
+        leaks = [p.relative_to(html) for p in html.rglob("*") if page in p.as_posix()]
+        assert not leaks, f"files of the unpublished {page}: {leaks}"
+        pages = [p.relative_to(html) for p in html.rglob("*.html") if page in p.read_text()]
+        assert not pages, f"pages that link to the unpublished {page}: {pages}"
+        assert page not in (html / "searchindex.js").read_text()

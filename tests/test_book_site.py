@@ -1,0 +1,82 @@
+"""The site's helpers (vae_anomaly.site) on small inputs: fast, no build."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from vae_anomaly import site
+
+RECORDS = [
+    {"method": "bce_vae", "seed": 0, "roc_auc": 0.30, "train_s": 10.0},
+    {"method": "reference", "seed": 0, "roc_auc": 0.80, "train_s": 12.0},
+    {"method": "reference", "seed": 1, "roc_auc": 0.90, "train_s": 14.0},
+    {"method": "reference_z2", "seed": 0, "roc_auc": 0.70, "latent_dim": 2, "epochs": 10},
+]
+
+
+def test_method_stats_are_mean_sd_and_count():
+    mean, sd, n = site.method_stats(RECORDS, "reference", "roc_auc")
+    assert (round(mean, 6), round(sd, 6), n) == (0.85, 0.05, 2)
+    with pytest.raises(site.ResultsError, match="no 'ap' for method 'reference'"):
+        site.method_stats(RECORDS, "reference", "ap")
+
+
+def test_methods_follow_the_site_order_and_globs():
+    assert site.methods_in(RECORDS) == ["reference", "bce_vae", "reference_z2"]
+    assert site.methods_in(RECORDS, "reference_*") == ["reference_z2"]
+    with pytest.raises(site.ResultsError, match="no method matching"):
+        site.methods_in(RECORDS, "pca*")
+    assert site.method_label(RECORDS, "reference_z2")[0] == "VAE, z = 2, 10 epochs"
+
+
+def test_lookup_walks_dicts_and_lists():
+    data = {"thresholds": {"roc_auc": 0.8}, "runs": [{"seconds": 3}]}
+    assert site.lookup(data, "thresholds.roc_auc") == 0.8
+    assert site.lookup(data, "runs.0.seconds") == 3
+    with pytest.raises(site.ResultsError, match="no key 'pr_auc'"):
+        site.lookup(data, "thresholds.pr_auc")
+
+
+def test_missing_results_file_names_the_command(tmp_path):
+    env = SimpleNamespace(srcdir=str(tmp_path), config=SimpleNamespace(results_dir="results"),
+                          note_dependency=lambda path: None)
+    with pytest.raises(site.ResultsError, match="run `make benchmark` first"):
+        site.benchmark_records(env)
+
+
+def test_progress_bars_collapse_to_their_last_state():
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "Epoch 1/2\n"},
+               {"output_type": "stream", "name": "stdout", "text": "\r 1/9 loss: 5"},
+               {"output_type": "stream", "name": "stdout", "text": "\b\b\b\r 9/9 loss: 2\n"},
+               {"output_type": "display_data", "data": {}}]
+    merged = site.terminal_streams(outputs)
+    assert [o["output_type"] for o in merged] == ["stream", "display_data"]
+    assert merged[0]["text"] == "Epoch 1/2\n 9/9 loss: 2\n"
+
+
+def test_negative_numbers_get_a_true_minus():
+    assert site.fmt(-120.04, ".0f") == "−120"
+
+
+def test_the_sites_claims_hold_for_the_stored_benchmark():
+    """The pages quote numbers from results/benchmark.json and say what they mean; when a new
+    benchmark run changes what they mean, this fails and the text must be revised."""
+    path = Path(__file__).resolve().parents[1] / "results" / site.BENCHMARK
+    assert path.is_file(), "results/benchmark.json is missing: run `make benchmark`"
+    records = json.loads(path.read_text())["records"]
+
+    def mean(method, field="roc_auc"):
+        return site.method_stats(records, method, field)[0]
+
+    # background.md and baselines.md: the likelihood pitfall
+    assert mean("bce_vae") < 0.5 < mean("reference")
+    assert mean("bce_vae", "elbo_anomaly") > mean("bce_vae", "elbo_normal")
+    # background.md: the reference's ELBO is a large positive number, higher on normal images
+    assert mean("reference", "elbo_normal") > max(100, mean("reference", "elbo_anomaly"))
+    # baselines.md: the reconstruction error ranks as the -ELBO does
+    assert abs(mean("recon_mse") - mean("reference")) < 0.02
+    # baselines.md: PCA-50 beats the VAE; PCA-16 and the distance-based methods do not
+    assert mean("pca50") > mean("reference")
+    assert mean("reference") > max(mean(m) for m in ("pca16", "knn_pca50", "isolation_forest"))

@@ -1,0 +1,345 @@
+"""Sphinx helpers for the course site (loaded by ``_config.yml``).
+
+* ``publish_solution``: the one switch that shows or hides the solution pages
+  (``solution_pages``); a hidden page is left out of the toc and of the build.
+* Numbers and figures from the stored results, never typed by hand:
+
+  - ``{bench}`bce_vae.roc_auc``` is the mean over seeds in ``results/benchmark.json``;
+    a word after it picks the format: ``pm`` mean ± sd, ``n`` number of runs, ``.1f`` …;
+  - ``{result}`calibration.json:some.key .3f``` is any value of a results JSON file;
+  - the ``benchmark-table`` and ``benchmark-figure`` directives show every method.
+
+A page that uses them is rebuilt when the JSON changes; a missing file or key is a
+build warning (an error under ``-W``) that names the command that makes it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import statistics
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective, SphinxRole
+
+logger = logging.getLogger(__name__)
+
+BENCHMARK = "benchmark.json"
+MAKES = {BENCHMARK: "make benchmark", "calibration.json": "make calibrate",
+         "autograde_benchmark.json": "make benchmark-autograde"}
+
+# method -> (name on the site, what it scores)
+METHODS = {
+    "reference": ("VAE, Gaussian decoder", "−ELBO, learned global σ"),
+    "bce_vae": ("VAE, Bernoulli decoder", "−ELBO with a BCE likelihood"),
+    "recon_mse": ("VAE reconstruction", "pixel MSE of the reference's reconstruction"),
+    "pca50": ("PCA, 50 components", "reconstruction error"),
+    "pca16": ("PCA, 16 components", "reconstruction error"),
+    "isolation_forest": ("Isolation forest", "path length, on raw pixels"),
+    "knn_pca50": ("5 nearest neighbours", "mean distance in 50 PCA components"),
+}
+METRICS = {  # field -> (heading, format in tables, format in text)
+    "roc_auc": ("ROC AUC", ".3f", ".2f"),
+    "ap": ("Avg. precision", ".3f", ".2f"),
+    "train_s": ("Time (s)", ".1f", ".0f"),
+    "s_per_epoch": ("s / epoch", ".1f", ".1f"),
+}
+
+
+class ResultsError(ValueError):
+    """A results file or one of its values is missing."""
+
+
+def results_path(env, name: str) -> Path:
+    """``results/<name>``, noted as a dependency of the page being read."""
+    path = Path(env.srcdir) / env.config.results_dir / name
+    env.note_dependency(str(path))
+    if not path.is_file():
+        raise ResultsError(f"{path.relative_to(env.srcdir)} is missing: run "
+                           f"`{MAKES.get(name, 'the command that writes it')}` first")
+    return path
+
+
+def load_json(env, name: str):
+    """The content of ``results/<name>``."""
+    return json.loads(results_path(env, name).read_text())
+
+
+def benchmark_records(env) -> list[dict]:
+    """The per-run records of the benchmark (a list, or the ``records`` of a dict)."""
+    data = load_json(env, BENCHMARK)
+    records = data.get("records") if isinstance(data, dict) else data
+    if not records:
+        raise ResultsError(f"{BENCHMARK} holds no records")
+    return records
+
+
+def method_stats(records: list[dict], method: str, field: str) -> tuple[float, float, int]:
+    """Mean, standard deviation (as numpy's) and count of ``field`` over ``method``'s runs."""
+    values = [r[field] for r in records if r.get("method") == method and r.get(field) is not None]
+    if not values:
+        raise ResultsError(f"no {field!r} for method {method!r} in {BENCHMARK}")
+    return statistics.fmean(values), statistics.pstdev(values), len(values)
+
+
+def method_label(records: list[dict], method: str) -> tuple[str, str]:
+    """(name, score) of a method; other VAE designs are named by their settings."""
+    if method in METHODS:
+        return METHODS[method]
+    run = next((r for r in records if r["method"] == method), None)
+    if run is None:
+        raise ResultsError(f"no method {method!r} in {BENCHMARK}")
+    if "latent_dim" in run and "epochs" in run:
+        likelihood, beta = run.get("likelihood", "gaussian"), run.get("beta", 1.0)
+        parts = (["VAE"] + ([likelihood] if likelihood != "gaussian" else [])
+                 + [f"z = {run['latent_dim']}", f"{run['epochs']} epochs"]
+                 + ([f"β = {beta:g}"] if beta != 1.0 else []))
+        return ", ".join(parts), "−ELBO"
+    return method, str(run.get("score", ""))
+
+
+def methods_in(records: list[dict], patterns: str = "") -> list[str]:
+    """Methods matching any of the (glob) ``patterns`` (all if none), in the site's order."""
+    seen = list(dict.fromkeys(r["method"] for r in records))
+    ordered = [m for m in METHODS if m in seen] + [m for m in seen if m not in METHODS]
+    if not patterns.split():
+        return ordered
+    chosen = [m for m in ordered if any(fnmatch.fnmatchcase(m, p) for p in patterns.split())]
+    if not chosen:
+        raise ResultsError(f"no method matching {patterns!r} in {BENCHMARK}")
+    return chosen
+
+
+def fmt(value, spec: str) -> str:
+    """``format(value, spec)`` with a true minus sign for numbers."""
+    text = format(value, spec)
+    return text.replace("-", "−") if isinstance(value, (int, float)) else text
+
+
+def lookup(data, dotted: str):
+    """``data["a"]["b"][0]`` for ``"a.b.0"``."""
+    for key in dotted.split("."):
+        if isinstance(data, list):
+            data = data[int(key)]
+        elif isinstance(data, dict) and key in data:
+            data = data[key]
+        else:
+            raise ResultsError(f"no key {key!r} (in {dotted!r})")
+    return data
+
+
+class _ResultRole(SphinxRole):
+    """A number from a results file; a missing one is a build warning naming the fix."""
+
+    def run(self):
+        text, _, spec = self.text.strip().partition(" ")
+        try:
+            value = self.value(text.strip(), spec.strip())
+        except (ResultsError, KeyError, ValueError, IndexError) as err:
+            logger.warning(f"{{{self.name}}}`{self.text}`: {err}", location=self.get_location(),
+                           type="vae_site", subtype="results")
+            return [nodes.problematic(self.rawtext, self.rawtext)], []
+        return [nodes.inline(self.rawtext, value, classes=["result"])], []
+
+
+class BenchRole(_ResultRole):
+    """``method.field [pm|n|<format>]`` from the benchmark records."""
+
+    def value(self, text, spec):
+        method, _, field = text.partition(".")
+        mean, sd, n = method_stats(benchmark_records(self.env), method, field or "roc_auc")
+        _, in_table, in_text = METRICS.get(field, (field, ".3f", ".2f"))
+        if spec == "n":
+            return str(n)
+        if spec == "pm":  # as in the tables: the spread over seeds needs the third digit
+            return f"{fmt(mean, in_table)}\u00a0±\u00a0{fmt(sd, in_table)}"
+        return fmt(mean, spec or in_text)
+
+
+class ResultRole(_ResultRole):
+    """``file.json:dotted.key [<format>]`` from any results file."""
+
+    def value(self, text, spec):
+        name, _, key = text.partition(":")
+        value = lookup(load_json(self.env, name), key) if key else load_json(self.env, name)
+        return fmt(value, spec) if spec else str(value)
+
+
+class BenchmarkTable(SphinxDirective):
+    """Every method's mean ± sd over seeds, best ROC AUC first."""
+
+    option_spec = {"metrics": directives.unchanged, "methods": directives.unchanged}
+
+    def run(self):
+        try:
+            records = benchmark_records(self.env)
+            metrics = self.options.get("metrics", "roc_auc ap train_s").split()
+            methods = methods_in(records, self.options.get("methods", ""))
+            rows = sorted((self.row(records, m, metrics) for m in methods), key=lambda r: -r[0])
+        except ResultsError as err:
+            logger.warning(f"benchmark-table: {err}", location=self.get_location(),
+                           type="vae_site", subtype="results")
+            return []
+        headings = ["Method", "Score"] + [METRICS.get(m, (m,))[0] for m in metrics] + ["Runs"]
+        rows = [cells for _, cells in rows]
+        if len({cells[-1] for cells in rows}) == 1:  # the same number of runs: say it in the text
+            headings, rows = headings[:-1], [cells[:-1] for cells in rows]
+        return [table(headings, rows, classes=["benchmark-table"])]
+
+    @staticmethod
+    def row(records, method, metrics):
+        """(mean ROC AUC, cells) of one method; "–" where it has no value."""
+        cells = list(method_label(records, method))
+        for metric in metrics:
+            try:
+                mean, sd, n = method_stats(records, method, metric)
+            except ResultsError:
+                cells.append("–")
+                continue
+            spec = METRICS.get(metric, (metric, ".3f"))[1]
+            cells.append(fmt(mean, spec) + (f"\u00a0±\u00a0{fmt(sd, spec)}" if n > 1 else ""))
+        auc, _, runs = method_stats(records, method, "roc_auc")
+        return auc, cells + [str(runs)]
+
+
+def table(headings, rows, classes=()):
+    """A plain docutils table."""
+    tgroup = nodes.tgroup(cols=len(headings))
+    tgroup += [nodes.colspec(colwidth=1) for _ in headings]
+    thead, tbody = nodes.thead(), nodes.tbody()
+    for parent, cells_list in ((thead, [headings]), (tbody, rows)):
+        for cells in cells_list:
+            row = nodes.row()
+            row += [nodes.entry("", nodes.paragraph(text=str(c))) for c in cells]
+            parent += row
+    tgroup += [thead, tbody]
+    return nodes.table("", tgroup, classes=list(classes))
+
+
+class BenchmarkFigure(SphinxDirective):
+    """A dot plot of one metric per method (each seed a dot, the mean a bar); content = caption."""
+
+    has_content = True
+    option_spec = {"metric": directives.unchanged, "methods": directives.unchanged,
+                   "name": directives.unchanged}
+
+    def run(self):
+        metric = self.options.get("metric", "roc_auc")
+        try:
+            records = benchmark_records(self.env)
+            methods = methods_in(records, self.options.get("methods", ""))
+            png = self.draw(records, metric, methods)
+        except ResultsError as err:
+            logger.warning(f"benchmark-figure: {err}", location=self.get_location(),
+                           type="vae_site", subtype="results")
+            return []
+        uri = "/" + Path(os.path.relpath(png, self.env.srcdir)).as_posix()
+        label = METRICS.get(metric, (metric,))[0]
+        figure = nodes.figure("", nodes.image(uri=uri, alt=f"{label} of every method"))
+        caption = nodes.caption()
+        self.state.nested_parse(self.content, self.content_offset, caption)
+        figure += nodes.caption("", "", *caption.children[0].children) if caption.children \
+            else nodes.caption(text=label)
+        if "name" in self.options:
+            self.add_name(figure)
+        return [figure]
+
+    def draw(self, records, metric, methods) -> Path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(methods) + 1.2), dpi=150)
+        for i, method in enumerate(methods):
+            values = [r[metric] for r in records if r["method"] == method and metric in r]
+            ax.scatter(values, [i] * len(values), color="tab:blue", alpha=0.6, zorder=3)
+            if values:
+                ax.plot([sum(values) / len(values)] * 2, [i - 0.3, i + 0.3], color="k", zorder=4)
+        if metric == "roc_auc":
+            ax.axvline(0.5, color="grey", ls="--", lw=1, label="chance")
+            ax.legend(loc="lower right", frameon=False)
+        ax.set_yticks(range(len(methods)), [method_label(records, m)[0] for m in methods])
+        ax.invert_yaxis()
+        ax.set_xlabel(METRICS.get(metric, (metric,))[0] + " (dots: seeds, bar: mean)")
+        ax.grid(axis="x", alpha=0.3)
+        fig.tight_layout()
+        name = self.options.get("name", f"benchmark-{metric}")
+        out = Path(self.env.app.outdir).parent / "figures" / f"{name}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out)
+        plt.close(fig)
+        return out
+
+
+def hide_unpublished_solutions(app, config):
+    """Drop ``solution_pages`` from the toc and the build unless ``publish_solution``."""
+    if config.publish_solution:
+        return
+    hidden = {str(p).removesuffix(".ipynb") for p in config.solution_pages}
+    site_map = config.external_site_map
+    for doc in list(site_map.values()):
+        for tree in doc.subtrees:
+            tree.items[:] = [i for i in tree.items
+                             if str(i).rsplit(".", 1)[0] not in hidden and str(i) not in hidden]
+    for name in list(site_map):
+        if name.rsplit(".", 1)[0] in hidden or name in hidden:
+            del site_map[name]
+    config["exclude_patterns"] = config["exclude_patterns"] + [f"{p}.*" for p in hidden]
+    logger.info("[vae_site] solution pages hidden: %s", ", ".join(sorted(hidden)))
+
+
+def terminal_streams(outputs):
+    """Merge a cell's stream outputs as a terminal shows them: chunks joined as printed, and
+    a ``\\r`` rewriting its line, so a Keras progress bar ends as one line per epoch.
+    (myst-nb's own merge puts every chunk on a new line: hundreds of lines per epoch.)"""
+    merged, streams = [], {}
+    for output in outputs:
+        if output["output_type"] == "stream" and output["name"] in streams:
+            streams[output["name"]]["text"] += output["text"]
+            continue
+        if output["output_type"] == "stream":
+            streams[output["name"]] = output
+        merged.append(output)
+    for output in streams.values():
+        lines = output["text"].rstrip().split("\n")
+        output["text"] = "\n".join(
+            line.rstrip("\r").rsplit("\r", 1)[-1].replace("\b", "") for line in lines) + "\n"
+    return merged
+
+
+def tidy_page(app, pagename, templatename, context, doctree):
+    """Launch buttons only on .ipynb pages (Colab cannot open a MyST text page), and each
+    script once (sphinx-thebe's inline ``const`` is added twice: a console error)."""
+    if pagename in app.env.all_docs and not app.env.doc2path(pagename, False).endswith(".ipynb"):
+        context["header_buttons"] = [b for b in context.get("header_buttons", [])
+                                     if b.get("label") != "launch-buttons"]
+    if "script_files" in context:
+        unique = {}
+        for js in context["script_files"]:
+            key = (getattr(js, "filename", js) or "",  # None and "" both mean inline
+                   str(sorted(getattr(js, "attributes", {}).items())))
+            unique.setdefault(key, js)
+        context["script_files"] = list(unique.values())
+
+
+def setup(app):
+    """Register the switch, the roles, the directives and the page fixes."""
+    app.add_config_value("publish_solution", False, "env", types=[bool])
+    app.add_config_value("solution_pages", [], "env")
+    app.add_config_value("results_dir", "results", "env")
+    # after sphinx-external-toc has read _toc.yml (priority 900)
+    app.connect("config-inited", hide_unpublished_solutions, priority=901)
+    from myst_nb.core import render
+
+    render.coalesce_streams = terminal_streams  # used by myst-nb when nb_merge_streams is on
+    app.connect("html-page-context", tidy_page, priority=600)  # after the theme's
+    app.add_role("bench", BenchRole())
+    app.add_role("result", ResultRole())
+    app.add_directive("benchmark-table", BenchmarkTable)
+    app.add_directive("benchmark-figure", BenchmarkFigure)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
