@@ -97,7 +97,7 @@ def graded(tmp_path_factory):
     course.hand_in(root, "reference", reference)
     course.hand_in(root, "release", release)
     course.hand_in(root, "partial", course.submission(release, tasks={"task1"}))
-    for design in ("dense_gaussian", "conv_laplace"):
+    for design in ("dense_gaussian", "conv_gaussian", "conv_laplace"):
         course.hand_in(root, f"alt_{design}", alternative_submission(release, design))
     for name, nb in bad_submissions(release).items():
         course.hand_in(root, name, nb)
@@ -113,6 +113,7 @@ def graded(tmp_path_factory):
         "bug": course.autograde(root, "bug_*", epochs=SMALL_BUDGET),
         "reference": course.autograde(root, "reference"),
         "alt_dense_gaussian": course.autograde(root, "alt_dense_gaussian"),
+        "alt_conv_gaussian": course.autograde(root, "alt_conv_gaussian"),
         "alt_conv_laplace": course.autograde(root, "alt_conv_laplace", epochs=SMALL_BUDGET),
     }
     logs["feedback"] = course.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=root)
@@ -133,10 +134,12 @@ def test_reference_gets_full_autograded_marks(graded):
     assert course.scores(root, "reference") == course.autograded_points()
 
 
-def test_a_different_correct_design_gets_full_autograded_marks(graded):
+@pytest.mark.parametrize("design", ["dense_gaussian", "conv_gaussian"])
+def test_a_different_correct_design_gets_full_autograded_marks(graded, design):
     root, logs = graded
-    assert logs["alt_dense_gaussian"].returncode == 0, logs["alt_dense_gaussian"].stderr[-3000:]
-    assert course.scores(root, "alt_dense_gaussian") == course.autograded_points()
+    name = f"alt_{design}"
+    assert logs[name].returncode == 0, logs[name].stderr[-3000:]
+    assert course.scores(root, name) == course.autograded_points()
 
 
 def test_a_conv_laplace_design_passes_every_test_of_the_contract(graded):
