@@ -42,7 +42,7 @@ benchmark: data
 	$(PY) -m vae_anomaly.benchmark
 
 clean:
-	rm -rf _build release submitted autograded feedback gradebook.db
+	rm -rf _build release submitted autograded feedback gradebook.db autograder/dist autograder/grades
 
 # --- course site (book/instructor.md) ---------------------------------------------
 # The site executes the reference solution with a short training (VAE_EPOCHS) through
