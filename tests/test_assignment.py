@@ -141,6 +141,17 @@ def test_elbo_agrees_accepts_noise_and_rejects_a_flipped_sign():
     assert not grading.elbo_agrees(elbo[:-1], negative_elbo, x)
 
 
+def test_elbo_agrees_accepts_one_draw_when_noise_swamps_the_spread_across_images():
+    """A barely trained model: its Monte-Carlo noise exceeds the differences between images."""
+    rng = np.random.default_rng(3)
+    x = 0.5 + 0.01 * rng.uniform(0, 1, (500, 784))  # near-identical images
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        negative_elbo = fake_negative_elbo(rng, noise=50.0)
+        assert grading.elbo_agrees(-negative_elbo(x), negative_elbo, x)
+        assert not grading.elbo_agrees(negative_elbo(x), negative_elbo, x)
+
+
 def test_loss_agrees_with_the_reached_loss_only():
     rng = np.random.default_rng(2)
     x = rng.uniform(0, 1, (3000, 784))
