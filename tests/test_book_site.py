@@ -56,6 +56,19 @@ def test_progress_bars_collapse_to_their_last_state():
     assert merged[0]["text"] == "Epoch 1/2\n 9/9 loss: 2\n"
 
 
+def test_tensorflow_log_lines_are_dropped_from_pages():
+    noise = "WARNING:tensorflow:5 out of the last 6 calls to <function> triggered retracing.\n"
+    outputs = [{"output_type": "stream", "name": "stdout", "text": noise},
+               {"output_type": "stream", "name": "stderr", "text": "kept\n"},
+               {"output_type": "stream", "name": "stdout", "text": "AUC 0.85\n" + noise}]
+    merged = site.terminal_streams(outputs)
+    assert [(o["name"], o["text"]) for o in merged] == [("stdout", "AUC 0.85\n"),
+                                                        ("stderr", "kept\n")]
+    only_noise = site.terminal_streams([{"output_type": "stream", "name": "stdout",
+                                         "text": noise}])
+    assert only_noise == []
+
+
 def test_negative_numbers_get_a_true_minus():
     assert site.fmt(-120.04, ".0f") == "−120"
 

@@ -15,7 +15,7 @@ import pytest
 
 from vae_anomaly.lab.experiment import RunConfig, run_key
 from vae_anomaly.lab.profiles import profile_configs, profile_groups
-from vae_anomaly.lab.results import load_results
+from vae_anomaly.lab.report import load_lab
 from vae_anomaly.lab.run import estimate_seconds, is_done, timing_model
 
 
@@ -105,7 +105,7 @@ def test_quick_profile_end_to_end(tmp_path):
         return results[key]["metrics"]["elbo"]["roc_auc"]
     assert auc("bernoulli") < 0.5 < auc("gaussian_learned")
 
-    table = load_results(tmp_path, "quick")  # what the lab notebook reads
+    table = load_lab(tmp_path, "quick").table  # what the lab notebook reads
     assert len(table) == len(configs) and table["sweep"].sum() == len(
         {run_key(c) for c in profile_groups("quick")["sweep"]})
     assert table.loc[table["model"] == "sparse", "active_dims"].notna().all()

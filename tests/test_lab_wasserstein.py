@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.linalg import sqrtm
 from scipy.stats import ortho_group
 
 from vae_anomaly.lab.wasserstein import fit_gaussian, gaussian_w2, latent_w2
@@ -53,6 +54,10 @@ def test_non_commuting_covariances(d):
     assert forward == pytest.approx(w2_by_eigenvalues(m1, s1, m2, s2), rel=1e-8)
     # a formula that passes one covariance twice, (S1^½ S1 S1^½)^½ = S1, gets it wrong
     wrong = np.sqrt(np.sum((m1 - m2) ** 2) + np.trace(s2) - np.trace(s1))
+    assert not np.isclose(forward, wrong, rtol=1e-3)
+    # and so does the product of the roots, tr(S1^½ S2^½), right only for commuting ones
+    roots = np.real(sqrtm(s1)) @ np.real(sqrtm(s2))
+    wrong = np.sqrt(np.sum((m1 - m2) ** 2) + np.trace(s1 + s2 - 2 * roots))
     assert not np.isclose(forward, wrong, rtol=1e-3)
 
 

@@ -293,10 +293,16 @@ def hide_unpublished_solutions(app, config):
     logger.info("[vae_site] solution pages hidden: %s", ", ".join(sorted(hidden)))
 
 
+# TensorFlow's Python logger writes to stdout in a kernel; its tf.function retracing notice
+# (predict on arrays of new shapes) is noise on a published page.
+TF_NOISE = "WARNING:tensorflow:"
+
+
 def terminal_streams(outputs):
     """Merge a cell's stream outputs as a terminal shows them: chunks joined as printed, and
     a ``\\r`` rewriting its line, so a Keras progress bar ends as one line per epoch.
-    (myst-nb's own merge puts every chunk on a new line: hundreds of lines per epoch.)"""
+    (myst-nb's own merge puts every chunk on a new line: hundreds of lines per epoch.)
+    TensorFlow's logged warnings are dropped."""
     merged, streams = [], {}
     for output in outputs:
         if output["output_type"] == "stream" and output["name"] in streams:
@@ -307,9 +313,10 @@ def terminal_streams(outputs):
         merged.append(output)
     for output in streams.values():
         lines = output["text"].rstrip().split("\n")
-        output["text"] = "\n".join(
-            line.rstrip("\r").rsplit("\r", 1)[-1].replace("\b", "") for line in lines) + "\n"
-    return merged
+        lines = [line.rstrip("\r").rsplit("\r", 1)[-1].replace("\b", "") for line in lines]
+        output["text"] = "\n".join(line for line in lines if not line.startswith(TF_NOISE))
+        output["text"] += "\n" if output["text"] else ""
+    return [o for o in merged if o["output_type"] != "stream" or o["text"]]
 
 
 def tidy_page(app, pagename, templatename, context, doctree):
@@ -327,11 +334,25 @@ def tidy_page(app, pagename, templatename, context, doctree):
         context["script_files"] = list(unique.values())
 
 
+def note_results_dependencies(app, docname, source):
+    """A page of ``results_pages`` is read again (and, with ``execution_mode: force`` in its
+    front matter, executed again) whenever a file in its results folder changes or is added."""
+    folder = app.config.results_pages.get(docname)
+    if folder is None:
+        return
+    folder = Path(app.srcdir) / folder
+    app.env.note_dependency(str(folder))  # its mtime changes when a result is added
+    for path in sorted(folder.glob("*.json")):
+        app.env.note_dependency(str(path))
+
+
 def setup(app):
     """Register the switch, the roles, the directives and the page fixes."""
     app.add_config_value("publish_solution", False, "env", types=[bool])
     app.add_config_value("solution_pages", [], "env")
     app.add_config_value("results_dir", "results", "env")
+    app.add_config_value("results_pages", {}, "env")  # docname -> the results folder it reads
+    app.connect("source-read", note_results_dependencies)
     # after sphinx-external-toc has read _toc.yml (priority 900)
     app.connect("config-inited", hide_unpublished_solutions, priority=901)
     from myst_nb.core import render

@@ -4,5 +4,5 @@ Modules: ``likelihoods`` (decoder log-densities), ``schedules`` (β callbacks),
 ``models`` (the reference VAE with a pluggable likelihood and a β variable),
 ``sparse`` (the Sparse VAE), ``wasserstein`` (closed-form W2 between Gaussians),
 ``quality`` (MSE, SSIM), ``experiment`` (one run), ``profiles`` (the run grids),
-``run`` (the CLI) and ``results`` (stored results as a table).
+``run`` (the CLI) and ``report`` (the lab notebook's analyses of stored results).
 """
