@@ -76,11 +76,12 @@ class LabVAE(VAE):
 
 
 def build_lab_vae(latent_dim=16, likelihood="gaussian_learned", beta=1.0, learning_rate=1e-3,
-                  seed=None):
-    """The compiled reference architecture with any lab likelihood."""
+                  seed=None, encoder=None, model_class=LabVAE, name="vae"):
+    """The compiled reference architecture with any lab likelihood (``encoder`` and
+    ``model_class`` default to the reference encoder and ``LabVAE``)."""
     lik = get_likelihood(likelihood)
-    vae = LabVAE(build_encoder(latent_dim, seed=seed),
-                 build_decoder(latent_dim, likelihood=lik.decoder),
-                 likelihood=lik, beta=beta, name=f"vae_{lik.name}")
+    encoder = build_encoder(latent_dim, seed=seed) if encoder is None else encoder
+    vae = model_class(encoder, build_decoder(latent_dim, likelihood=lik.decoder),
+                      likelihood=lik, beta=beta, name=f"{name}_{lik.name}")
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return vae

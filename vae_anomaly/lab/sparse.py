@@ -13,10 +13,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from vae_anomaly.model import Sampling, build_decoder, build_encoder
+from vae_anomaly.model import Sampling, build_encoder
 
-from .likelihoods import get_likelihood
-from .models import LabVAE
+from .models import LabVAE, build_lab_vae
 
 K1, K2, K3 = 0.63576, 1.87320, 1.48695
 LOG_ALPHA_RANGE = (-8.0, 8.0)  # dropout rates from 0.03 % to 99.97 %
@@ -83,9 +82,6 @@ class SparseVAE(LabVAE):
 def build_sparse_vae(latent_dim=16, likelihood="gaussian_learned", beta=1.0, learning_rate=1e-3,
                      seed=None):
     """The compiled Sparse VAE."""
-    lik = get_likelihood(likelihood)
-    vae = SparseVAE(build_sparse_encoder(latent_dim, seed=seed),
-                    build_decoder(latent_dim, likelihood=lik.decoder),
-                    likelihood=lik, beta=beta, name=f"sparse_vae_{lik.name}")
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    return vae
+    return build_lab_vae(latent_dim, likelihood, beta, learning_rate, seed,
+                         encoder=build_sparse_encoder(latent_dim, seed=seed),
+                         model_class=SparseVAE, name="sparse_vae")
