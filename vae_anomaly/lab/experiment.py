@@ -118,6 +118,7 @@ def evaluate(vae, x_normal, x_anomaly, n_ssim=None, elbo_samples=8, per_image=Fa
     with ``per_image``, also each test image's ELBO (normal first, in split order)."""
     nll_n, kl_n = vae.elbo_terms(x_normal, elbo_samples)
     nll_a, kl_a = vae.elbo_terms(x_anomaly, elbo_samples)
+    elbo_n, elbo_a = -(nll_n + kl_n), -(nll_a + kl_a)
     recon_n, recon_a = vae.reconstruct(x_normal), vae.reconstruct(x_anomaly)
     mse_n, mse_a = mse(x_normal, recon_n), mse(x_anomaly, recon_a)
     n_ssim = len(x_normal) if n_ssim is None else min(n_ssim, len(x_normal))
@@ -125,11 +126,11 @@ def evaluate(vae, x_normal, x_anomaly, n_ssim=None, elbo_samples=8, per_image=Fa
     mean_n, cov_n = fit_gaussian(z_n)
     w2 = gaussian_w2(mean_n, cov_n, *fit_gaussian(z_a))
     metrics = {
-        "elbo_normal": float(-np.mean(nll_n + kl_n)),
-        "elbo_anomaly": float(-np.mean(nll_a + kl_a)),
+        "elbo_normal": float(np.mean(elbo_n)),
+        "elbo_anomaly": float(np.mean(elbo_a)),
         "nll_normal": float(np.mean(nll_n)),
         "kl_normal": float(np.mean(kl_n)),
-        "elbo": elbo_metrics(-(nll_n + kl_n), -(nll_a + kl_a)),
+        "elbo": elbo_metrics(elbo_n, elbo_a),
         "recon_error": detection_metrics(mse_n, mse_a),
         "kl": detection_metrics(kl_n, kl_a),
         "mse_normal": float(np.mean(mse_n)),
@@ -142,8 +143,8 @@ def evaluate(vae, x_normal, x_anomaly, n_ssim=None, elbo_samples=8, per_image=Fa
     }
     if per_image:
         metrics["per_image_elbo"] = {
-            "normal": [round(float(v), 2) for v in -(nll_n + kl_n)],
-            "anomaly": [round(float(v), 2) for v in -(nll_a + kl_a)]}
+            "normal": [round(float(v), 2) for v in elbo_n],
+            "anomaly": [round(float(v), 2) for v in elbo_a]}
     if isinstance(vae, SparseVAE):
         metrics["log_alpha"] = [float(v) for v in keras.ops.convert_to_numpy(vae.log_alpha)]
         metrics["active_dims"] = int(len(vae.active_dims()))

@@ -115,7 +115,8 @@ def within_cell_correlation(table: pd.DataFrame, x: str = "w2_latent",
     rng = np.random.default_rng(seed)
     null = np.zeros(permutations)
     for a, b in cells:  # Spearman's ρ is Pearson's r on ranks
-        a, b = rankdata(a) - np.mean(rankdata(a)), rankdata(b)
+        a, b = rankdata(a), rankdata(b)
+        a -= a.mean()
         shuffled = rng.permuted(np.tile(b, (permutations, 1)), axis=1)
         shuffled -= shuffled.mean(axis=1, keepdims=True)
         null += shuffled @ a / (np.linalg.norm(shuffled, axis=1) * np.linalg.norm(a))
