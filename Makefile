@@ -8,12 +8,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: course test data browser benchmark lint release solutions autograder book clean
+.PHONY: course test test-fast data browser benchmark lint release solutions autograder book clean
 
 course: data release solutions autograder book
 
 test: data browser
 	$(PY) -m pytest
+
+# The quick loop while developing: every test not marked slow (CI runs `make test`).
+test-fast: data
+	$(PY) -m pytest -m "not slow"
 
 # --- setup ------------------------------------------------------------------
 $(STAMP): requirements.txt pyproject.toml
@@ -39,7 +43,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 benchmark: data
-	$(PY) -m vae_anomaly.benchmark
+	$(PY) -m vae_anomaly.course.benchmark
 
 clean:
 	rm -rf _build release submitted autograded feedback gradebook.db autograder/dist autograder/grades
@@ -80,7 +84,7 @@ book-benchmark: $(STAMP) $(MATHJAX)/tex-mml-chtml.js
 	  awk -v a=$$t0 -v b=$$t1 -v c=$$t2 -v e=$(BOOK_EPOCHS) 'BEGIN { printf \
 	    "book build seconds: cold %.1f, warm %.1f (BOOK_EPOCHS=%s)\n", (b-a)/1e9, (c-b)/1e9, e }'
 
-# --- otter-grader / Gradescope (.notes/otter.md) -------------------------------------
+# --- otter-grader / Gradescope (book/instructor.md) -------------------------------------
 # The otter autograder is generated from the nbgrader source. GRADE_EPOCHS overrides the
 # grading budget (VAE_EPOCHS; default: nbgrader's). `make grade-otter SUBMISSIONS=dir`
 # grades a folder of otter notebooks without Docker into autograder/grades/otter_grades.csv.
@@ -90,17 +94,17 @@ SUBMISSIONS ?= submitted_otter
 .PHONY: grade-otter otter-benchmark
 
 autograder: $(STAMP)
-	$(PY) -m vae_anomaly.otter_master $(if $(GRADE_EPOCHS),--epochs $(GRADE_EPOCHS))
+	$(PY) -m vae_anomaly.course.otter_master $(if $(GRADE_EPOCHS),--epochs $(GRADE_EPOCHS))
 
 grade-otter: autograder data
-	nice -n 10 $(PY) -m vae_anomaly.otter_grade $(SUBMISSIONS) --autograder $(OTTER_ZIP) \
+	nice -n 10 $(PY) -m vae_anomaly.course.otter_grade $(SUBMISSIONS) --autograder $(OTTER_ZIP) \
 	  $(if $(GRADE_EPOCHS),--epochs $(GRADE_EPOCHS)) --out autograder/grades/otter_grades.csv
 
 # `otter run` of the reference solution at the grading budget (target: <= 90 s on 2 cores).
 otter-benchmark: autograder data
 	rm -rf autograder/dist/benchmark && mkdir -p autograder/dist/benchmark
 	cp autograder/dist/autograder/anomaly_vae.ipynb autograder/dist/benchmark/reference.ipynb
-	nice -n 10 $(PY) -m vae_anomaly.otter_grade autograder/dist/benchmark --autograder \
+	nice -n 10 $(PY) -m vae_anomaly.course.otter_grade autograder/dist/benchmark --autograder \
 	  $(OTTER_ZIP) $(if $(GRADE_EPOCHS),--epochs $(GRADE_EPOCHS)) --out autograder/dist/benchmark/grades.csv
 	@echo "budget: 90 s on 2 cores; this machine: $$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -114,19 +118,19 @@ lab-quick: data
 lab-full: data
 	nice -n 10 $(PY) -m vae_anomaly.lab.run --profile full
 
-# --- nbgrader assignment (.notes/nbgrader.md) -------------------------------------
+# --- nbgrader assignment (book/instructor.md) -------------------------------------
 # release/ and solutions/ are generated from source_assignments/anomaly_vae/anomaly_vae.ipynb.
 .PHONY: calibrate benchmark-autograde
 release: $(STAMP)
-	$(PY) -m vae_anomaly.build release
+	$(PY) -m vae_anomaly.course.build release
 
 solutions: $(STAMP)
-	$(PY) -m vae_anomaly.build solutions
+	$(PY) -m vae_anomaly.course.build solutions
 
 # AUC pass marks: the reference over 10 seeds at the grading budget (~10 min on 2 cores).
 calibrate: data
-	nice -n 10 $(PY) -m vae_anomaly.calibrate
+	nice -n 10 $(PY) -m vae_anomaly.course.calibrate
 
 # Seconds to autograde one reference submission at the grading budget (target <= 90 s).
 benchmark-autograde: data
-	nice -n 10 $(PY) -m vae_anomaly.autograde_benchmark
+	nice -n 10 $(PY) -m vae_anomaly.course.autograde_benchmark

@@ -6,7 +6,7 @@ c.CourseDirectory.course_id = "vae-anomaly"
 c.CourseDirectory.source_directory = "source_assignments"
 
 # Autograding runs the whole notebook, training included: a cell may take minutes at the
-# students' default budget (set VAE_EPOCHS when grading, see .notes/nbgrader.md). A cell
+# students' default budget (see book/instructor.md). A cell
 # that runs longer than this is interrupted, scored as failed, and the notebook goes on.
 c.Execute.timeout = 600
 c.Execute.interrupt_on_timeout = True

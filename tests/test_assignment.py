@@ -10,13 +10,15 @@ import nbformat
 import numpy as np
 import pytest
 
-from vae_anomaly import build, course, grading
-from vae_anomaly.calibrate import GRADING_EPOCHS, MARGIN
+from vae_anomaly import config, grading
+from vae_anomaly.config import GRADING_EPOCHS
+from vae_anomaly.course import folder, notebooks
+from vae_anomaly.course.calibrate import MARGIN
 
-SOURCE = nbformat.read(build.SOURCE, as_version=4)
-META = [course.nbgrader_meta(c) for c in SOURCE.cells]
+SOURCE = nbformat.read(config.SOURCE, as_version=4)
+META = [notebooks.meta(c) for c in SOURCE.cells]
 TESTS = [c for c in SOURCE.cells
-         if course.nbgrader_meta(c).get("grade") and not course.nbgrader_meta(c).get("solution")]
+         if notebooks.meta(c).get("grade") and not notebooks.meta(c).get("solution")]
 MANUAL = {"task1_plots", "task3_reconstructions", "task3_samples", "task4_distributions",
           "task4_reconstructions", "task4_discussion_distributions", "task4_discussion_curves",
           "task4_discussion_reconstructions", "task5_peer_review"}
@@ -45,7 +47,7 @@ def test_manual_cells_have_points_and_a_rubric_above():
     for grade_id, i in manual.items():
         assert META[i]["points"] > 0
         above = next(c for c in reversed(SOURCE.cells[:i]) if c.cell_type == "markdown"
-                     and not course.nbgrader_meta(c).get("solution"))
+                     and not notebooks.meta(c).get("solution"))
         assert "*Rubric" in above.source, grade_id
 
 
@@ -62,19 +64,19 @@ def test_points_announced_in_headings_match_the_cells():
 
 
 def test_every_autograded_task_has_hidden_tests():
-    hidden = {course.task_of(c.metadata.nbgrader.grade_id) for c in TESTS
+    hidden = {notebooks.task_of(c.metadata.nbgrader.grade_id) for c in TESTS
               if "### BEGIN HIDDEN TESTS" in c.source}
     assert hidden == {"task1", "task2", "task4"}
 
 
 def test_committed_solutions_notebook_is_current():
-    built = nbformat.writes(build.solution_notebook(SOURCE))
-    assert build.SOLUTION.read_text().rstrip("\n") == built.rstrip("\n"), \
+    built = nbformat.writes(notebooks.solution_notebook(SOURCE))
+    assert config.SOLUTION.read_text().rstrip("\n") == built.rstrip("\n"), \
         "solutions/anomaly_vae.ipynb is stale: run `make solutions`"
 
 
 def test_solutions_notebook_has_no_markers_or_hidden_tests():
-    text = build.SOLUTION.read_text()
+    text = config.SOLUTION.read_text()
     assert "### BEGIN" not in text and "### END" not in text
     assert "grading." not in text and '"nbgrader"' not in text
     assert "LATENT_DIM = 16" in text  # the solutions are kept
@@ -83,7 +85,7 @@ def test_solutions_notebook_has_no_markers_or_hidden_tests():
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
-    return nbformat.read(course.make_course(root), as_version=4)
+    return nbformat.read(folder.make_course(root), as_version=4)
 
 
 def test_release_has_no_solution_and_no_hidden_test(release):
@@ -97,7 +99,7 @@ def test_release_has_no_solution_and_no_hidden_test(release):
     leaked = [line for line in solution_lines if line in text]
     assert not leaked
     for c in release.cells:
-        if course.nbgrader_meta(c).get("solution"):
+        if notebooks.meta(c).get("solution"):
             stub = "raise NotImplementedError()" if c.cell_type == "code" else "YOUR ANSWER HERE"
             assert stub in c.source
         assert not c.get("outputs")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import filecmp
 import functools
 import http.server
+import json
 import re
 import subprocess
 import sys
@@ -22,13 +23,15 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from tests.support import published
+from vae_anomaly.config import RELEASE as RELEASED
+from vae_anomaly.config import ROOT
+from vae_anomaly.config import SITE_NOTEBOOK as ASSIGNMENT
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-RELEASED = ROOT / "release" / "anomaly_vae" / "anomaly_vae.ipynb"
-ASSIGNMENT = ROOT / "book" / "assignment" / "anomaly_vae.ipynb"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (make browser)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -231,3 +234,13 @@ def test_unpublished_solution_is_left_out(built, tmp_path):
         pages = [p.relative_to(html) for p in html.rglob("*.html") if page in p.read_text()]
         assert not pages, f"pages that link to the unpublished {page}: {pages}"
         assert page not in (html / "searchindex.js").read_text()
+
+
+def test_the_site_publishes_the_snapshot_of_numbers(built):
+    """Every number of the pages built from stored results, and those results, are the
+    snapshot's (``tests/support/published.py`` says how to refresh it on purpose)."""
+    want = json.loads(published.SNAPSHOT.read_text())
+    got = published.snapshot(HTML)
+    assert got["results"] == want["results"], "a results file changed"
+    for page, numbers in want["pages"].items():
+        assert got["pages"][page] == numbers, f"{page} publishes other numbers"

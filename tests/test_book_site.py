@@ -1,12 +1,12 @@
-"""The site's helpers (vae_anomaly.site) on small inputs: fast, no build."""
+"""The site's helpers (vae_anomaly.course.site) on small inputs: fast, no build."""
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from vae_anomaly import site
+from vae_anomaly.config import RESULTS
+from vae_anomaly.course import site
 
 RECORDS = [
     {"method": "bce_vae", "seed": 0, "roc_auc": 0.30, "train_s": 10.0},
@@ -16,9 +16,10 @@ RECORDS = [
 ]
 
 
-def test_method_stats_are_mean_sd_and_count():
+def test_method_stats_are_mean_sample_sd_and_count():
+    """The sample standard deviation (n - 1), the convention of every page."""
     mean, sd, n = site.method_stats(RECORDS, "reference", "roc_auc")
-    assert (round(mean, 6), round(sd, 6), n) == (0.85, 0.05, 2)
+    assert (round(mean, 6), round(sd, 6), n) == (0.85, round(0.1 / 2**0.5, 6), 2)
     with pytest.raises(site.ResultsError, match="no 'ap' for method 'reference'"):
         site.method_stats(RECORDS, "reference", "ap")
 
@@ -76,7 +77,7 @@ def test_negative_numbers_get_a_true_minus():
 def test_the_sites_claims_hold_for_the_stored_benchmark():
     """The pages quote numbers from results/benchmark.json and say what they mean; when a new
     benchmark run changes what they mean, this fails and the text must be revised."""
-    path = Path(__file__).resolve().parents[1] / "results" / site.BENCHMARK
+    path = RESULTS / site.BENCHMARK
     assert path.is_file(), "results/benchmark.json is missing: run `make benchmark`"
     records = json.loads(path.read_text())["records"]
 

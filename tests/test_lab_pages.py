@@ -4,14 +4,13 @@ Each page (a MyST notebook) runs in a real kernel, as the book build runs it, af
 first cell that makes every Keras training entry point raise.
 """
 
-from pathlib import Path
-
 import jupytext
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
+from vae_anomaly.config import ROOT
+
 PAGES = sorted((ROOT / "book" / "lab").glob("*.md"))
 REFUSE_TRAINING = """
 import keras
@@ -21,6 +20,7 @@ keras.Model.fit = keras.Model.train_on_batch = _refuse
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_page_renders_from_stored_results_without_training(page, monkeypatch):
     monkeypatch.delenv("VAE_LAB_RESULTS", raising=False)

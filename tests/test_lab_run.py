@@ -73,6 +73,7 @@ def test_estimate_scales_measured_times(split):
         4.0 + 2e-3 * len(split.x_train) * 6 + 4.0)
 
 
+@pytest.mark.slow
 def test_quick_profile_end_to_end(tmp_path):
     """SLOW. Runs every quick config, then checks the stored results and resumption."""
     first = cli("--profile", "quick", "--out", str(tmp_path))

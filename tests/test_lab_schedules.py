@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vae_anomaly.lab.models import build_lab_vae
 from vae_anomaly.lab.schedules import Constant, Cyclical, WarmUp, make_schedule
+from vae_anomaly.model import build_vae
 
 
 def values(schedule, epochs):
@@ -40,7 +40,7 @@ def test_make_schedule_reaches_the_final_beta():
 
 def test_the_callback_sets_the_beta_the_loss_reads():
     x = np.random.default_rng(0).random((256, 28, 28)).astype("float32")
-    vae = build_lab_vae(4, beta=0.0, seed=0)
+    vae = build_vae(4, beta=0.0, seed=0)
     schedule = WarmUp(2.0, epochs=2)
     history = vae.fit(x, epochs=3, batch_size=64, callbacks=[schedule], verbose=0)
     assert history.history["beta"] == [0.0, 1.0, 2.0]

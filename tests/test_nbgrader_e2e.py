@@ -16,8 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vae_anomaly import course
-from vae_anomaly.build import ASSIGNMENT
+from tests.support.edits import edit
+from vae_anomaly.config import ASSIGNMENT
+from vae_anomaly.course import folder, notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -57,23 +58,23 @@ ALTERNATIVES = Path(__file__).parent / "alternatives"  # correct designs unlike 
 
 
 def cell(nb, grade_id):
-    return next(c for c in nb.cells if course.nbgrader_meta(c).get("grade_id") == grade_id)
+    return next(c for c in nb.cells if notebooks.meta(c).get("grade_id") == grade_id)
 
 
 def bad_submissions(release):
     """Broken JSON, deleted or edited tests, code that raises, a cell that never ends."""
-    task1 = course.submission(release, tasks={"task1"})
-    deleted = course.submission(release, tasks={"task1"})
+    task1 = folder.submission(release, tasks={"task1"})
+    deleted = folder.submission(release, tasks={"task1"})
     deleted.cells = [c for c in deleted.cells if not (
-        course.nbgrader_meta(c).get("grade_id", "").startswith("task1_split_")
-        and course.nbgrader_meta(c).get("grade"))]
+        notebooks.meta(c).get("grade_id", "").startswith("task1_split_")
+        and notebooks.meta(c).get("grade"))]
     edited = nbformat.from_dict(release)
     for c in edited.cells:
-        if course.nbgrader_meta(c).get("grade") and c.cell_type == "code":
+        if notebooks.meta(c).get("grade") and c.cell_type == "code":
             c.source = "pass  # all tests pass, honest"
-    raises = course.submission(release, tasks={"task1"})
+    raises = folder.submission(release, tasks={"task1"})
     cell(raises, "task1_split_answer").source = "1 / 0"
-    looping = course.submission(release, tasks={"task1"})
+    looping = folder.submission(release, tasks={"task1"})
     cell(looping, "task1_split_answer").source += "\nwhile True:\n    pass"
     return {"bad_json": nbformat.writes(task1)[:3000], "bad_deleted_tests": deleted,
             "bad_edited_tests": edited, "bad_raises": raises, "bad_loop": looping}
@@ -85,9 +86,9 @@ ALTERNATIVE_BASES = {"conv_gaussian": "conv_laplace"}
 
 def alternative_submission(release, design):
     """The reference with the answer cells of another design (tests/alternatives/README.md)."""
-    nb = course.submission(release)
-    for folder in (ALTERNATIVE_BASES.get(design), design):
-        for path in sorted((ALTERNATIVES / folder).glob("*.py")) if folder else ():
+    nb = folder.submission(release)
+    for answers in (ALTERNATIVE_BASES.get(design), design):
+        for path in sorted((ALTERNATIVES / answers).glob("*.py")) if answers else ():
             cell(nb, path.stem).source = path.read_text()
     return nb
 
@@ -96,33 +97,33 @@ def alternative_submission(release, design):
 def graded(tmp_path_factory):
     """The course after grading every submission; returns its root and the logs."""
     root = tmp_path_factory.mktemp("course")
-    course.make_course(root)
-    release = course.release_notebook(root)
-    reference = course.submission(release)
-    course.hand_in(root, "reference", reference)
-    course.hand_in(root, "release", release)
-    course.hand_in(root, "partial", course.submission(release, tasks={"task1"}))
+    folder.make_course(root)
+    release = folder.release_notebook(root)
+    reference = folder.submission(release)
+    folder.hand_in(root, "reference", reference)
+    folder.hand_in(root, "release", release)
+    folder.hand_in(root, "partial", folder.submission(release, tasks={"task1"}))
     for design in ("dense_gaussian", "conv_gaussian", "conv_laplace"):
-        course.hand_in(root, f"alt_{design}", alternative_submission(release, design))
+        folder.hand_in(root, f"alt_{design}", alternative_submission(release, design))
     for name, nb in bad_submissions(release).items():
-        course.hand_in(root, name, nb)
+        folder.hand_in(root, name, nb)
     for name, (edits, _, _) in PLANTED.items():
         nb = reference
         for old, new in edits:
-            nb = course.edit(nb, old, new)
-        course.hand_in(root, name, nb)
+            nb = edit(nb, old, new)
+        folder.hand_in(root, name, nb)
     logs = {
-        "bad": course.autograde(root, "bad_*", epochs=SMALL_BUDGET, timeout=CELL_TIMEOUT),
-        "partial": course.autograde(root, "partial", epochs=SMALL_BUDGET),
-        "release": course.autograde(root, "release", epochs=SMALL_BUDGET),
-        "bug": course.autograde(root, "bug_*", epochs=SMALL_BUDGET),
-        "reference": course.autograde(root, "reference"),
-        "alt_dense_gaussian": course.autograde(root, "alt_dense_gaussian"),
-        "alt_conv_gaussian": course.autograde(root, "alt_conv_gaussian"),
-        "alt_conv_laplace": course.autograde(root, "alt_conv_laplace", epochs=SMALL_BUDGET),
+        "bad": folder.autograde(root, "bad_*", epochs=SMALL_BUDGET, timeout=CELL_TIMEOUT),
+        "partial": folder.autograde(root, "partial", epochs=SMALL_BUDGET),
+        "release": folder.autograde(root, "release", epochs=SMALL_BUDGET),
+        "bug": folder.autograde(root, "bug_*", epochs=SMALL_BUDGET),
+        "reference": folder.autograde(root, "reference"),
+        "alt_dense_gaussian": folder.autograde(root, "alt_dense_gaussian"),
+        "alt_conv_gaussian": folder.autograde(root, "alt_conv_gaussian"),
+        "alt_conv_laplace": folder.autograde(root, "alt_conv_laplace", epochs=SMALL_BUDGET),
     }
-    logs["feedback"] = course.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=root)
-    logs["export"] = course.nbgrader("export", cwd=root)
+    logs["feedback"] = folder.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=root)
+    logs["export"] = folder.nbgrader("export", cwd=root)
     return root, logs
 
 
@@ -136,7 +137,7 @@ def test_release_generated_from_the_source(graded):
 def test_reference_gets_full_autograded_marks(graded):
     root, logs = graded
     assert logs["reference"].returncode == 0, logs["reference"].stderr[-3000:]
-    assert course.scores(root, "reference") == course.autograded_points()
+    assert folder.scores(root, "reference") == notebooks.autograded_points()
 
 
 @pytest.mark.parametrize("design", ["dense_gaussian", "conv_gaussian"])
@@ -144,39 +145,40 @@ def test_a_different_correct_design_gets_full_autograded_marks(graded, design):
     root, logs = graded
     name = f"alt_{design}"
     assert logs[name].returncode == 0, logs[name].stderr[-3000:]
-    assert course.scores(root, name) == course.autograded_points()
+    assert folder.scores(root, name) == notebooks.autograded_points()
 
 
 def test_a_conv_laplace_design_passes_every_test_of_the_contract(graded):
     """All but the calibrated AUC, which this design does not reach at a small budget."""
     root, logs = graded
     assert logs["alt_conv_laplace"].returncode == 0, logs["alt_conv_laplace"].stderr[-3000:]
-    cell_scores = course.scores(root, "alt_conv_laplace")
+    cell_scores = folder.scores(root, "alt_conv_laplace")
     del cell_scores["task4_auc_threshold"]
-    points = course.autograded_points()
+    points = notebooks.autograded_points()
     assert cell_scores == {name: points[name] for name in cell_scores}
 
 
 def test_untouched_release_scores_zero(graded):
     root, logs = graded
     assert logs["release"].returncode == 0, logs["release"].stderr[-3000:]
-    assert set(course.scores(root, "release").values()) == {0.0}
+    assert set(folder.scores(root, "release").values()) == {0.0}
 
 
 def test_partial_submission_gets_exactly_its_tasks(graded):
     root, logs = graded
     assert logs["partial"].returncode == 0, logs["partial"].stderr[-3000:]
-    points = course.task_scores(course.autograded_points())
-    assert course.task_scores(course.scores(root, "partial")) == {**points, "task2": 0, "task4": 0}
+    points = notebooks.task_scores(notebooks.autograded_points())
+    got = notebooks.task_scores(folder.scores(root, "partial"))
+    assert got == {**points, "task2": 0, "task4": 0}
 
 
 @pytest.mark.parametrize("student", PLANTED)
 def test_planted_bug_loses_points_on_its_task(graded, student):
     root, logs = graded
     _, task, catching = PLANTED[student]
-    cell_scores = course.scores(root, student)
-    assert course.task_scores(cell_scores)[task] < course.task_scores(
-        course.autograded_points())[task]
+    cell_scores = folder.scores(root, student)
+    assert notebooks.task_scores(cell_scores)[task] < notebooks.task_scores(
+        notebooks.autograded_points())[task]
     assert {name: cell_scores[name] for name in catching} == dict.fromkeys(catching, 0.0)
 
 
@@ -185,24 +187,24 @@ def test_broken_json_is_logged_scored_zero_and_batch_goes_on(graded):
     log = logs["bad"].stderr
     assert "error processing assignment 'anomaly_vae' for student 'bad_json'" in log
     assert "Notebook does not appear to be JSON" in log
-    assert set(course.scores(root, "bad_json").values()) == {0.0}
+    assert set(folder.scores(root, "bad_json").values()) == {0.0}
     later = ["bad_loop", "bad_raises"]  # graded after bad_json, in the same batch
     assert all((root / "autograded" / s / ASSIGNMENT).is_dir() for s in later)
 
 
 def test_deleted_tests_are_put_back_and_graded(graded):
     root, _ = graded
-    assert course.scores(root, "bad_deleted_tests") == course.scores(root, "partial")
+    assert folder.scores(root, "bad_deleted_tests") == folder.scores(root, "partial")
 
 
 def test_edited_tests_are_restored(graded):
     root, _ = graded
-    assert set(course.scores(root, "bad_edited_tests").values()) == {0.0}
+    assert set(folder.scores(root, "bad_edited_tests").values()) == {0.0}
 
 
 def test_code_that_raises_scores_zero_with_its_error(graded):
     root, _ = graded
-    assert course.task_scores(course.scores(root, "bad_raises"))["task1"] == 0
+    assert notebooks.task_scores(folder.scores(root, "bad_raises"))["task1"] == 0
     nb = nbformat.read(root / "autograded" / "bad_raises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
     errors = [o for o in cell(nb, "task1_split_answer").outputs if o.output_type == "error"]
     assert errors and errors[0].ename == "ZeroDivisionError"
@@ -215,7 +217,7 @@ def test_endless_cell_is_stopped_and_the_notebook_goes_on(graded):
     assert any(o.output_type == "error" and "Timeout" in o.ename + "".join(o.traceback)
                for o in outputs)
     # the cells after it still ran: the split it computed before looping is graded
-    assert course.scores(root, "bad_loop") == course.scores(root, "partial")
+    assert folder.scores(root, "bad_loop") == folder.scores(root, "partial")
 
 
 def test_feedback_and_export(graded):
@@ -230,4 +232,4 @@ def test_feedback_and_export(graded):
     assert set(rows) == students
     for student in students:  # the CSV agrees with the gradebook, cell by cell
         assert float(rows[student]["raw_score"]) == pytest.approx(
-            sum(course.scores(root, student).values()))
+            sum(folder.scores(root, student).values()))

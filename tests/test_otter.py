@@ -18,9 +18,9 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from vae_anomaly import course, otter_grade, otter_master
-from vae_anomaly.build import ROOT, SOURCE
-from vae_anomaly.calibrate import GRADING_EPOCHS
+from tests.support.edits import edit
+from vae_anomaly.config import GRADING_EPOCHS, ROOT, SOURCE
+from vae_anomaly.course import folder, notebooks, otter_grade, otter_master
 
 NAME = SOURCE.name
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -53,7 +53,7 @@ def ag_zip(dist):
 def nbgrader_course(tmp_path_factory):
     """A copy of the nbgrader course with its release (real ``generate_assignment``)."""
     root = tmp_path_factory.mktemp("nbgrader")
-    course.make_course(root)
+    folder.make_course(root)
     return root
 
 
@@ -77,9 +77,9 @@ def strings(value) -> list[str]:
 # --- structure -----------------------------------------------------------------------
 
 def test_one_question_per_autograded_cell_with_nbgrader_points(source, ag_zip):
-    assert otter_grade.questions(ag_zip) == course.autograded_points()
+    assert otter_grade.questions(ag_zip) == notebooks.autograded_points()
     with zipfile.ZipFile(ag_zip) as zf:
-        for grade_id in course.autograded_points():
+        for grade_id in notebooks.autograded_points():
             test = zf.read(f"tests/{grade_id}.py").decode()
             assert "all_or_nothing = True" in test, "nbgrader scores a test cell all or nothing"
             assert len(public_code(test)) == 2  # public (released) and hidden (source) cases
@@ -97,7 +97,7 @@ def test_manual_cells_are_manual_questions_and_not_autograded(source, dist, ag_z
 
 def test_student_notebook_is_the_nbgrader_release(student, nbgrader_course):
     """Apart from otter's own cells (init, checks, export), the same cells, in order."""
-    release = course.release_notebook(nbgrader_course)
+    release = folder.release_notebook(nbgrader_course)
     comment = re.compile(r"<!-- (BEGIN|END) QUESTION -->\n*")
 
     def kept(cell):
@@ -108,17 +108,17 @@ def test_student_notebook_is_the_nbgrader_release(student, nbgrader_course):
 
     ours = [(c.cell_type, comment.sub("", c.source)) for c in student.cells if kept(c)]
     theirs = [(c.cell_type, c.source) for c in release.cells
-              if not (course.nbgrader_meta(c).get("grade") and c.cell_type == "code"
-                      and not course.nbgrader_meta(c).get("solution"))]
+              if not (notebooks.meta(c).get("grade") and c.cell_type == "code"
+                      and not notebooks.meta(c).get("solution"))]
     assert ours == theirs
 
 
 def test_public_tests_are_the_released_test_cells(student, nbgrader_course):
     """``grader.check`` runs exactly the visible nbgrader test, so its messages are the same."""
-    release = course.release_notebook(nbgrader_course)
-    visible = {course.nbgrader_meta(c)["grade_id"]: c.source for c in release.cells
-               if course.nbgrader_meta(c).get("grade") and c.cell_type == "code"
-               and not course.nbgrader_meta(c).get("solution")}
+    release = folder.release_notebook(nbgrader_course)
+    visible = {notebooks.meta(c)["grade_id"]: c.source for c in release.cells
+               if notebooks.meta(c).get("grade") and c.cell_type == "code"
+               and not notebooks.meta(c).get("solution")}
     tests = student.metadata["otter"]["tests"]
     assert {name: public_code(test) for name, test in tests.items()} == \
         {name: [code] for name, code in visible.items()}
@@ -159,12 +159,12 @@ def test_gradescope_zip_has_what_hidden_tests_import(ag_zip):
 
 # --- grading a folder ----------------------------------------------------------------
 
-def write(folder: Path, name: str, nb) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def write(where: Path, name: str, nb) -> None:
+    where.mkdir(parents=True, exist_ok=True)
     if isinstance(nb, str):
-        (folder / name).write_text(nb)
+        (where / name).write_text(nb)
     else:
-        nbformat.write(nb, folder / name)
+        nbformat.write(nb, where / name)
 
 
 def read_csv(path: Path) -> dict[str, dict]:
@@ -172,16 +172,17 @@ def read_csv(path: Path) -> dict[str, dict]:
         return {row["submission"]: row for row in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_bad_submissions_get_a_row_and_the_batch_goes_on(tmp_path, student, ag_zip,
                                                          nbgrader_course):
-    folder = tmp_path / "submissions"
-    write(folder, "a_broken.ipynb", '{"cells": [{"cell_type": "code", "sou')
-    write(folder, "b_no_cells.ipynb", json.dumps({"metadata": {}, "nbformat": 4,
+    where = tmp_path / "submissions"
+    write(where, "a_broken.ipynb", '{"cells": [{"cell_type": "code", "sou')
+    write(where, "b_no_cells.ipynb", json.dumps({"metadata": {}, "nbformat": 4,
                                                   "nbformat_minor": 5, "cells": []}))
-    write(folder, "c_untouched.ipynb", student)  # every answer raises NotImplementedError
-    task1 = course.submission(course.release_notebook(nbgrader_course), {"task1"})
-    write(folder, "d_task1.ipynb", otter_master.transplant(task1, student))
-    otter_grade.main([str(folder), "--autograder", str(ag_zip), "--out",
+    write(where, "c_untouched.ipynb", student)  # every answer raises NotImplementedError
+    task1 = folder.submission(folder.release_notebook(nbgrader_course), {"task1"})
+    write(where, "d_task1.ipynb", otter_master.transplant(task1, student))
+    otter_grade.main([str(where), "--autograder", str(ag_zip), "--out",
                       str(tmp_path / "grades.csv")])
     rows = read_csv(tmp_path / "grades.csv")
     assert list(rows) == ["a_broken.ipynb", "b_no_cells.ipynb", "c_untouched.ipynb",
@@ -191,10 +192,11 @@ def test_bad_submissions_get_a_row_and_the_batch_goes_on(tmp_path, student, ag_z
     assert "is not defined" in rows["c_untouched.ipynb"]["message"]  # the first failure
     for name in ("a_broken.ipynb", "b_no_cells.ipynb", "c_untouched.ipynb"):
         assert float(rows[name]["total"]) == 0
-    task1_points = sum(p for g, p in course.autograded_points().items() if g.startswith("task1"))
+    task1_points = sum(p for g, p in notebooks.autograded_points().items() if g.startswith("task1"))
     assert float(rows["d_task1.ipynb"]["total"]) == task1_points
 
 
+@pytest.mark.slow
 def test_a_submission_that_never_finishes_is_stopped(tmp_path, student, ag_zip):
     loop = otter_master.transplant(nbformat.v4.new_notebook(), student)
     loop.cells.insert(1, nbformat.v4.new_code_cell("while True:\n    pass"))
@@ -205,25 +207,26 @@ def test_a_submission_that_never_finishes_is_stopped(tmp_path, student, ag_zip):
 
 # --- grader.check in the student's notebook --------------------------------------------
 
-def run(nb, folder: Path):
-    """Execute a notebook as a student would (errors allowed), in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / NAME)  # otter.Notebook reads its tests from this file
+def run(nb, where: Path):
+    """Execute a notebook as a student would (errors allowed), in ``where``."""
+    where.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, where / NAME)  # otter.Notebook reads its tests from this file
     NotebookClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
-                   resources={"metadata": {"path": str(folder)}}).execute()
+                   resources={"metadata": {"path": str(where)}}).execute()
     return nb
 
 
+@pytest.mark.slow
 def test_grader_check_gives_the_visible_nbgrader_messages(tmp_path, student, nbgrader_course):
     """Unscaled pixels (a planted bug) and no Task 2: nbgrader's visible test cells and
     otter's ``grader.check`` report the same errors, cell by cell."""
-    buggy = course.edit(course.submission(course.release_notebook(nbgrader_course), {"task1"}),
+    buggy = edit(folder.submission(folder.release_notebook(nbgrader_course), {"task1"}),
                         " / 255", "")
     theirs = run(buggy, tmp_path / "nbgrader")
-    errors = {course.nbgrader_meta(c)["grade_id"]: [f"{o.ename}: {o.evalue}" for o in c.outputs
+    errors = {notebooks.meta(c)["grade_id"]: [f"{o.ename}: {o.evalue}" for o in c.outputs
                                                     if o.output_type == "error"]
-              for c in theirs.cells if course.nbgrader_meta(c).get("grade")
-              and c.cell_type == "code" and not course.nbgrader_meta(c).get("solution")}
+              for c in theirs.cells if notebooks.meta(c).get("grade")
+              and c.cell_type == "code" and not notebooks.meta(c).get("solution")}
     ours = run(otter_master.transplant(buggy, student), tmp_path / "otter")
     checks = {re.search(r'grader.check\("(.+)"\)', c.source).group(1):
               "".join(o.get("data", {}).get("text/plain", "") for o in c.outputs)
@@ -243,37 +246,38 @@ def otter_submissions(release):
     """Student work in nbgrader's format: the reference, the untouched release, a partial
     submission and two planted bugs (one cheap, one after a full training)."""
     return {
-        "reference": course.submission(release),
+        "reference": folder.submission(release),
         "untouched": release,
-        "partial_task1": course.submission(release, {"task1"}),
-        "unscaled_pixels": course.edit(course.submission(release, {"task1"}), " / 255", ""),
-        "elbo_sign_flipped": course.edit(course.submission(release),
+        "partial_task1": folder.submission(release, {"task1"}),
+        "unscaled_pixels": edit(folder.submission(release, {"task1"}), " / 255", ""),
+        "elbo_sign_flipped": edit(folder.submission(release),
                                          "return -np.mean(", "return np.mean("),
     }
 
 
+@pytest.mark.slow
 def test_parity_with_nbgrader_autograde(tmp_path, student, ag_zip, nbgrader_course):
     """Slow (trains twice per tool): every autograded cell scores the same in both tools."""
-    submissions = otter_submissions(course.release_notebook(nbgrader_course))
+    submissions = otter_submissions(folder.release_notebook(nbgrader_course))
     for name, nb in submissions.items():
-        course.hand_in(nbgrader_course, name, nb)
+        folder.hand_in(nbgrader_course, name, nb)
         write(tmp_path / "otter", f"{name}.ipynb", otter_master.transplant(nb, student))
-    graded = course.autograde(nbgrader_course)
+    graded = folder.autograde(nbgrader_course)
     assert graded.returncode == 0, graded.stderr[-2000:]
     otter_grade.main([str(tmp_path / "otter"), "--autograder", str(ag_zip),
                       "--epochs", str(GRADING_EPOCHS), "--out", str(tmp_path / "otter.csv")])
     rows = read_csv(tmp_path / "otter.csv")
-    points = course.autograded_points()
+    points = notebooks.autograded_points()
     totals = {}
     for name in submissions:
-        nbgrader_scores = course.scores(nbgrader_course, name)
+        nbgrader_scores = folder.scores(nbgrader_course, name)
         otter_scores = {g: float(rows[f"{name}.ipynb"][g]) for g in points}
-        print(name, "nbgrader", course.task_scores(nbgrader_scores),
-              "otter", course.task_scores(otter_scores))
+        print(name, "nbgrader", notebooks.task_scores(nbgrader_scores),
+              "otter", notebooks.task_scores(otter_scores))
         assert otter_scores == nbgrader_scores, name
-        assert course.task_scores(otter_scores) == course.task_scores(nbgrader_scores), name
+        assert notebooks.task_scores(otter_scores) == notebooks.task_scores(nbgrader_scores), name
         totals[name] = sum(otter_scores.values())
-    assert course.scores(nbgrader_course, "reference") == points
+    assert folder.scores(nbgrader_course, "reference") == points
     assert totals["untouched"] == 0
     # the other three earn partial credit, so the comparison is not all-or-nothing
     assert all(0 < totals[n] < sum(points.values())

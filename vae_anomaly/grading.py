@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
+from .config import CALIBRATION, CALIBRATION_ENV
 from .data import AnomalySplit, anomaly_split
+from .scoring import labels_and_scores
 
-CALIBRATION_ENV = "VAE_CALIBRATION"
-CALIBRATION = Path(__file__).resolve().parents[1] / "results" / "calibration.json"
 AUC_DECIMALS = 3  # reported areas must agree with the recomputed ones to this many decimals
 
 
@@ -101,8 +101,7 @@ def aucs(elbo_normal, elbo_anomaly) -> dict:
     ``pr_auc`` is the average precision; ``pr_auc_trapezoid`` the trapezoidal area under
     the precision-recall curve (both are accepted from students).
     """
-    scores = -np.concatenate([np.ravel(elbo_normal), np.ravel(elbo_anomaly)])
-    labels = np.concatenate([np.zeros(np.size(elbo_normal)), np.ones(np.size(elbo_anomaly))])
+    labels, scores = labels_and_scores(-np.asarray(elbo_normal), -np.asarray(elbo_anomaly))
     precision, recall, _ = precision_recall_curve(labels, scores)
     return {"roc_auc": float(roc_auc_score(labels, scores)),
             "pr_auc": float(average_precision_score(labels, scores)),

@@ -18,9 +18,9 @@ from importlib.metadata import PackageNotFoundError, version
 import keras
 import numpy as np
 
+from vae_anomaly.model import build_vae
 from vae_anomaly.scoring import detection_metrics, elbo_metrics
 
-from .models import build_lab_vae
 from .quality import mse, ssim
 from .schedules import make_schedule
 from .sparse import DROPOUT_THRESHOLD, LOG_ALPHA_SPEED, SparseVAE, build_sparse_vae
@@ -108,7 +108,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def build(config: RunConfig):
     """The compiled model a config describes."""
-    builder = build_sparse_vae if config.model == "sparse" else build_lab_vae
+    builder = build_sparse_vae if config.model == "sparse" else build_vae
     return builder(config.latent_dim, config.likelihood, beta=config.beta,
                    learning_rate=config.learning_rate, seed=config.seed)
 

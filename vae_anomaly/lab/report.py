@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
+from vae_anomaly.config import LAB_RESULTS
+
 from .experiment import run_key
 from .profiles import SCHEDULE_BETA, profile_configs, profile_groups
 
@@ -155,7 +157,7 @@ def results_folder(profile: str) -> Path:
     override = os.environ.get("VAE_LAB_RESULTS")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "results" / "lab" / profile
+    return LAB_RESULTS / profile
 
 
 # A change smaller than this (in AUC or SSIM) counts as no change in ``effect``.

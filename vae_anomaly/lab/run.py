@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from vae_anomaly.config import LAB_RESULTS
 from vae_anomaly.data import anomaly_split
 
 from . import experiment
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
                         help="print the plan and the time estimate, train nothing else")
     args = parser.parse_args(argv)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    out = args.out or Path("results") / "lab" / args.profile
+    out = args.out or LAB_RESULTS / args.profile
     out.mkdir(parents=True, exist_ok=True)
 
     configs = profile_configs(args.profile)

@@ -13,9 +13,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from vae_anomaly.model import Sampling, build_encoder
-
-from .models import LabVAE, build_lab_vae
+from vae_anomaly.likelihoods import sigmoid
+from vae_anomaly.model import VAE, Sampling, build_encoder, build_vae
 
 K1, K2, K3 = 0.63576, 1.87320, 1.48695
 LOG_ALPHA_RANGE = (-8.0, 8.0)  # dropout rates from 0.03 % to 99.97 %
@@ -60,8 +59,8 @@ def build_sparse_encoder(latent_dim=16, seed=None):
     return keras.Model(base.input, [z_mean, z_log_var, z], name="sparse_encoder")
 
 
-class SparseVAE(LabVAE):
-    """A ``LabVAE`` whose KL is the variational-dropout one; it does not depend on x."""
+class SparseVAE(VAE):
+    """A ``VAE`` whose KL is the variational-dropout one; it does not depend on x."""
 
     @property
     def log_alpha(self):
@@ -72,7 +71,7 @@ class SparseVAE(LabVAE):
 
     def dropout_rates(self):
         """α / (1 + α) per latent dimension (NumPy)."""
-        return 1 / (1 + np.exp(-ops.convert_to_numpy(self.log_alpha)))
+        return sigmoid(ops.convert_to_numpy(self.log_alpha))
 
     def active_dims(self, threshold=DROPOUT_THRESHOLD):
         """Indices of the latent dimensions whose dropout rate is below ``threshold``."""
@@ -82,6 +81,6 @@ class SparseVAE(LabVAE):
 def build_sparse_vae(latent_dim=16, likelihood="gaussian_learned", beta=1.0, learning_rate=1e-3,
                      seed=None):
     """The compiled Sparse VAE."""
-    return build_lab_vae(latent_dim, likelihood, beta, learning_rate, seed,
+    return build_vae(latent_dim, likelihood, beta, learning_rate, seed,
                          encoder=build_sparse_encoder(latent_dim, seed=seed),
                          model_class=SparseVAE, name="sparse_vae")

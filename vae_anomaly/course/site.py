@@ -42,6 +42,7 @@ METHODS = {
     "isolation_forest": ("Isolation forest", "path length, on raw pixels"),
     "knn_pca50": ("5 nearest neighbours", "mean distance in 50 PCA components"),
 }
+REFERENCE_LIKELIHOOD = "gaussian_learned"
 METRICS = {  # field -> (heading, format in tables, format in text)
     "roc_auc": ("ROC AUC", ".3f", ".2f"),
     "ap": ("Avg. precision", ".3f", ".2f"),
@@ -83,7 +84,8 @@ def method_stats(records: list[dict], method: str, field: str) -> tuple[float, f
     values = [r[field] for r in records if r.get("method") == method and r.get(field) is not None]
     if not values:
         raise ResultsError(f"no {field!r} for method {method!r} in {BENCHMARK}")
-    return statistics.fmean(values), statistics.pstdev(values), len(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0  # the sample sd (n - 1)
+    return statistics.fmean(values), sd, len(values)
 
 
 def method_label(records: list[dict], method: str) -> tuple[str, str]:
@@ -94,8 +96,9 @@ def method_label(records: list[dict], method: str) -> tuple[str, str]:
     if run is None:
         raise ResultsError(f"no method {method!r} in {BENCHMARK}")
     if "latent_dim" in run and "epochs" in run:
-        likelihood, beta = run.get("likelihood", "gaussian"), run.get("beta", 1.0)
-        parts = (["VAE"] + ([likelihood] if likelihood != "gaussian" else [])
+        likelihood, beta = run.get("likelihood", REFERENCE_LIKELIHOOD), run.get("beta", 1.0)
+        default = likelihood in ("gaussian", REFERENCE_LIKELIHOOD)  # its name before the lab's
+        parts = (["VAE"] + ([] if default else [likelihood])
                  + [f"z = {run['latent_dim']}", f"{run['epochs']} epochs"]
                  + ([f"β = {beta:g}"] if beta != 1.0 else []))
         return ", ".join(parts), "−ELBO"

@@ -19,6 +19,11 @@ LOG_2PI = math.log(2 * math.pi)
 SMALL_LOGIT = 1e-2  # below this |logit|, use the Taylor series of C and of the mean
 
 
+def sigmoid(logits):
+    """1 / (1 + exp(-logits)) of a NumPy array."""
+    return 1 / (1 + np.exp(-np.asarray(logits)))
+
+
 def bernoulli_log_prob(x, logits):
     """log Bernoulli(x | sigmoid(logits)) = x l - softplus(l); x may be any value in [0, 1]."""
     return x * logits - ops.softplus(logits)
@@ -62,9 +67,9 @@ class Likelihood:
     sigma: float | None = None  # the Gaussian's fixed standard deviation; None = learned
 
     @property
-    def decoder(self) -> str:
-        """``build_decoder``'s kind: "gaussian" gives sigmoid means, "bernoulli" logits."""
-        return "gaussian" if self.family == "gaussian" else "bernoulli"
+    def decoder_output(self) -> str:
+        """What the decoder outputs: sigmoid ``means`` (Gaussians) or ``logits``."""
+        return "means" if self.family == "gaussian" else "logits"
 
     @property
     def learns_sigma(self) -> bool:
@@ -84,7 +89,7 @@ class Likelihood:
         if self.family == "gaussian":
             return out
         if self.family == "bernoulli":
-            return (1 / (1 + np.exp(-out))).astype("float32")
+            return sigmoid(out).astype("float32")
         return continuous_bernoulli_mean(out)
 
 

@@ -1,6 +1,6 @@
 """Grade a folder of submissions with ``otter run`` (no Docker) into one CSV.
 
-``python -m vae_anomaly.otter_grade SUBMISSIONS --autograder ZIP --out grades.csv``
+``python -m vae_anomaly.course.otter_grade SUBMISSIONS --autograder ZIP --out grades.csv``
 runs ``otter run -a ZIP`` on every ``*.ipynb`` in SUBMISSIONS, one at a time, with
 ``VAE_EPOCHS`` set to the grading budget, and writes one row per submission: the
 score of every autograded question (named by its nbgrader ``grade_id``), the total,
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from .otter_master import grading_epochs
+from ..config import EPOCHS_ENV, GRADING_EPOCHS, OTTER_ZIP
 
 
 @dataclass
@@ -71,7 +71,7 @@ def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -
     """``otter run`` one submission in its own process group; never raises."""
     result = Result(submission.name)
     start = time.perf_counter()
-    env = {**os.environ, "VAE_EPOCHS": str(epochs), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, EPOCHS_ENV: str(epochs), "TF_CPP_MIN_LOG_LEVEL": "3"}
     otter = str(Path(sys.executable).with_name("otter"))
     with tempfile.TemporaryDirectory() as out:
         command = [otter, "run", "--no-logo", "-a", str(autograder.resolve()), "-o", out,
@@ -129,15 +129,14 @@ def write_csv(results: list[Result], points: dict[str, float], path: Path) -> No
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("submissions", type=Path, help="folder of .ipynb submissions")
-    parser.add_argument("--autograder", type=Path,
-                        default=Path("autograder/dist/autograder/autograder.zip"))
+    parser.add_argument("--autograder", type=Path, default=OTTER_ZIP)
     parser.add_argument("--out", type=Path, default=Path("otter_grades.csv"))
     parser.add_argument("--epochs", type=int, default=None,
                         help="VAE_EPOCHS when grading (default: nbgrader's grading budget)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds one submission may take (default 900)")
     args = parser.parse_args(argv)
-    args.epochs = args.epochs or grading_epochs()
+    args.epochs = args.epochs or GRADING_EPOCHS
     points = questions(args.autograder)
     files = sorted(args.submissions.glob("*.ipynb"))
     if not files:

@@ -1,6 +1,6 @@
 """Calibrate the assignment's AUC pass marks on the reference solution.
 
-``python -m vae_anomaly.calibrate`` runs the code of the solution notebook (built from the
+``python -m vae_anomaly.course.calibrate`` runs the code of the solution notebook (built from the
 source notebook) once per seed at the grading epoch budget, each run in a fresh process,
 and the same code with the training cell skipped (an untrained model) for a few seeds.
 It writes the distributions and the pass marks, observed minimum minus a fixed margin,
@@ -20,13 +20,13 @@ from io import StringIO
 
 import numpy as np
 
-from . import grading
-from .build import ROOT, SOURCE, solution_notebook
+from .. import grading
+from ..config import CALIBRATION, EPOCHS_ENV, GRADING_EPOCHS, ROOT, SOURCE
+from .notebooks import solution_notebook
 
-GRADING_EPOCHS = 4  # the VAE_EPOCHS instructors set when grading
 MARGIN = 0.02  # pass mark = lowest reference AUC over the seeds - MARGIN
 TRAINING_CELLS = ("task2-training-answer", "task2-loss-decreases")
-OUTPUT = ROOT / "results" / "calibration.json"
+OUTPUT = CALIBRATION
 
 
 def run_once(seed: int, epochs: int, train: bool) -> dict:
@@ -37,7 +37,7 @@ def run_once(seed: int, epochs: int, train: bool) -> dict:
     import keras
     import nbformat
 
-    os.environ["VAE_EPOCHS"] = str(epochs)
+    os.environ[EPOCHS_ENV] = str(epochs)
     keras.utils.set_random_seed(seed)
     nb = solution_notebook(nbformat.read(SOURCE, as_version=4))
     namespace, failed, start = {}, [], time.perf_counter()
@@ -58,7 +58,7 @@ def run_once(seed: int, epochs: int, train: bool) -> dict:
 
 def run_in_child(seed: int, epochs: int, train: bool) -> dict:
     """``run_once`` in a fresh Python process (no TensorFlow state carried over)."""
-    command = [sys.executable, "-m", "vae_anomaly.calibrate", "--one", str(seed),
+    command = [sys.executable, "-m", "vae_anomaly.course.calibrate", "--one", str(seed),
                "--epochs", str(epochs)] + ([] if train else ["--untrained"])
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -83,7 +83,7 @@ def calibrate(seeds: int, epochs: int, untrained_seeds: int) -> dict:
             raise SystemExit(f"{key} pass mark {mark} does not reject the untrained model "
                              f"({best_untrained:.3f}): train longer when grading")
     return {
-        "command": f"python -m vae_anomaly.calibrate --seeds {seeds} --epochs {epochs}",
+        "command": f"python -m vae_anomaly.course.calibrate --seeds {seeds} --epochs {epochs}",
         "epochs": epochs, "seeds": seeds, "margin": MARGIN,
         "rule": "threshold = lowest AUC of the reference over the seeds - margin",
         "thresholds": marks,

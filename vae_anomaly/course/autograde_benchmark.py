@@ -1,6 +1,6 @@
 """Benchmark: seconds for ``nbgrader autograde`` of one reference submission.
 
-``python -m vae_anomaly.autograde_benchmark [--epochs N] [--submissions K]`` sets up a
+``python -m vae_anomaly.course.autograde_benchmark [--epochs N] [--submissions K]`` sets up a
 temporary copy of the course, hands in the reference solution K times and autogrades
 them at the grading budget; it prints the wall-clock seconds per submission (nbgrader's
 start-up included) and the score, and stores them in ``results/autograde_benchmark.json``.
@@ -15,30 +15,29 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import course
-from .build import ROOT
-from .calibrate import GRADING_EPOCHS
+from ..config import GRADING_EPOCHS, RESULTS
+from . import folder, notebooks
 
 BUDGET_SECONDS = 90  # the target for one submission on 2 cores
-OUTPUT = ROOT / "results" / "autograde_benchmark.json"
+OUTPUT = RESULTS / "autograde_benchmark.json"
 
 
 def benchmark(epochs: int, submissions: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        course.make_course(root)
-        reference = course.submission(course.release_notebook(root))
+        folder.make_course(root)
+        reference = folder.submission(folder.release_notebook(root))
         students = [f"reference{i}" for i in range(submissions)]
         for student in students:
-            course.hand_in(root, student, reference)
+            folder.hand_in(root, student, reference)
         start = time.perf_counter()
-        done = course.autograde(root, "reference*", epochs=epochs)
+        done = folder.autograde(root, "reference*", epochs=epochs)
         seconds = time.perf_counter() - start
         if done.returncode:
             raise SystemExit(f"autograde failed:\n{done.stderr[-3000:]}")
-        points = sum(course.autograded_points().values())
-        got = [sum(course.scores(root, s).values()) for s in students]
-    return {"command": f"python -m vae_anomaly.autograde_benchmark --epochs {epochs} "
+        points = sum(notebooks.autograded_points().values())
+        got = [sum(folder.scores(root, s).values()) for s in students]
+    return {"command": f"python -m vae_anomaly.course.autograde_benchmark --epochs {epochs} "
                        f"--submissions {submissions}",
             "epochs": epochs, "submissions": submissions, "cpu_count": os.cpu_count(),
             "seconds_per_submission": round(seconds / submissions, 1),

@@ -18,7 +18,7 @@ nbgrader's own ``ClearSolutions`` with this course's ``nbgrader_config.py``) plu
 shows exactly the cells of the nbgrader release. Manually graded cells become
 manual otter questions; they are graded on Gradescope, not by ``otter run``.
 
-``python -m vae_anomaly.otter_master`` (``make autograder``) builds everything into
+``python -m vae_anomaly.course.otter_master`` (``make autograder``) builds everything into
 ``autograder/dist/``: the master, then ``otter assign``'s student notebook
 (``student/``), solution notebook and Gradescope zip (``autograder/autograder.zip``).
 """
@@ -40,6 +40,10 @@ from nbformat.corpus.words import generate_corpus_id as random_cell_id
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
+
+from .. import CORE, STUDENT
+from ..config import AUTOGRADER, AUTOGRADER_DIST, GRADING_EPOCHS, ROOT, SOURCE
+from .notebooks import kind
 
 ORIGIN_KEY = "nbgrader_origin"  # cell metadata: {"grade_id": ...} of the source cell
 OTTER_MARKERS = re.compile(r"#\s*(BEGIN|END)\s+(SOLUTION|PROMPT|TEST CONFIG|IGNORE)|#\s*SEED\s*$")
@@ -63,18 +67,6 @@ def release_view(nb: nbformat.NotebookNode, config: Config | None = None):
     for preprocessor in (ClearSolutions, ClearHiddenTests):
         released, _ = preprocessor(config=config or Config()).preprocess(released, {})
     return released
-
-
-def kind(cell) -> str:
-    """``test``, ``answer``, ``manual``, ``task`` or ``plain`` from nbgrader's cell metadata."""
-    meta = cell.metadata.get("nbgrader", {})
-    if meta.get("task"):
-        return "task"
-    if meta.get("solution"):
-        return "manual" if meta.get("grade") else "answer"
-    if meta.get("grade") and cell.cell_type == "code":
-        return "test"
-    return "plain"
 
 
 def _points(cell) -> float | int:
@@ -274,54 +266,38 @@ def _set_grading_budget(zip_path: Path, epochs: int) -> None:
             zf.writestr(info, data)
 
 
-RELATIVE_IMPORT = re.compile(r"^\s*from \.(\w*) import ([\w, ]+)", re.M)
+PACKAGE = Path(__file__).parents[1]
 
 
-def package_modules(source: nbformat.NotebookNode, package: Path) -> set[str]:
-    """The modules of ``package`` the notebook and its hidden tests import, transitively."""
-    code = "\n".join(c.source for c in source.cells)
-    todo = set(re.findall(rf"\b{package.name}\.(\w+)", code))
-    for names in re.findall(rf"from {package.name} import ([\w, ]+)", code):
-        todo |= {n.strip() for n in names.split(",")}
-    needed = {"__init__"}
-    while todo:
-        module = todo.pop()
-        file = package / f"{module}.py"
-        if module in needed or not file.is_file():
-            continue  # a name imported from a module, not a module
-        needed.add(module)
-        for name, names in RELATIVE_IMPORT.findall(file.read_text()):
-            todo |= {name} if name else {n.strip() for n in names.split(",")}
-    return needed
+def core_files(modules=CORE) -> list[str]:
+    """The core's modules as paths relative to the repository (``vae_anomaly.CORE``)."""
+    return [f"{PACKAGE.name}/{module}.py" for module in modules]
 
 
-def stage_files(files: list[str], source: nbformat.NotebookNode, stage: Path, root: Path):
-    """Copy what ``files:`` lists next to the master; of this package, only what is used."""
-    package = Path(__file__).parent
-    for entry in files:
-        target = stage / entry
-        if entry == package.name:
-            target.mkdir(parents=True)
-            for module in sorted(package_modules(source, package)):
-                if (package / f"{module}.py").is_file():
-                    shutil.copy(package / f"{module}.py", target)
-        elif (root / entry).is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(root / entry, target)
-        else:
-            raise ConversionError(f"{root / entry} (listed in files:) does not exist; "
+def stage_files(files: list[str], stage: Path, root: Path):
+    """Copy each file of ``files`` (relative to ``root``) next to the master."""
+    for name in files:
+        if not (root / name).is_file():
+            raise ConversionError(f"{root / name} (listed in files:) does not exist; "
                                   "the grading image needs it")
+        (stage / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, stage / name)
 
 
-def build(source: Path, config_dir: Path, dist: Path, epochs: int, root: Path = Path(".")):
+def build(source: Path, config_dir: Path, dist: Path, epochs: int, root: Path = ROOT):
     """Master notebook, then ``otter assign``: student notebook and Gradescope zip."""
     stage = dist / "master"
     shutil.rmtree(dist, ignore_errors=True)
     stage.mkdir(parents=True)
     notebook = nbformat.read(source, as_version=4)
     assignment_config = yaml.safe_load((config_dir / "assignment.yml").read_text())
-    stage_files(assignment_config.get("files", []) + assignment_config.get("autograder_files", []),
-                notebook, stage, root)
+    # files are listed one by one: students get the data loader, the grader the whole core
+    students = core_files(STUDENT)
+    assignment_config["files"] = [name for entry in assignment_config.get("files", [])
+                                  for name in (students if entry == PACKAGE.name else [entry])]
+    assignment_config["autograder_files"] = (
+        [f for f in core_files() if f not in students] + assignment_config["autograder_files"])
+    stage_files(assignment_config["files"] + assignment_config["autograder_files"], stage, root)
     (stage / "requirements.txt").write_text(
         gradescope_requirements(config_dir / "packages.txt", root / "requirements.txt"))
     master = build_master(notebook, assignment_config, nbgrader_config(root))
@@ -335,24 +311,16 @@ def build(source: Path, config_dir: Path, dist: Path, epochs: int, root: Path = 
           f"(VAE_EPOCHS={epochs} on Gradescope)")
 
 
-def grading_epochs() -> int:
-    """The training budget (``VAE_EPOCHS``) when grading: the one nbgrader grading uses."""
-    from .calibrate import GRADING_EPOCHS
-
-    return GRADING_EPOCHS
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path,
-                        default=Path("source_assignments/anomaly_vae/anomaly_vae.ipynb"))
-    parser.add_argument("--config", type=Path, default=Path("autograder"),
+    parser.add_argument("--source", type=Path, default=SOURCE)
+    parser.add_argument("--config", type=Path, default=AUTOGRADER,
                         help="folder with assignment.yml and packages.txt")
-    parser.add_argument("--dist", type=Path, default=Path("autograder/dist"))
+    parser.add_argument("--dist", type=Path, default=AUTOGRADER_DIST)
     parser.add_argument("--epochs", type=int, default=None,
                         help="VAE_EPOCHS on Gradescope (default: nbgrader's grading budget)")
     args = parser.parse_args(argv)
-    build(args.source, args.config, args.dist, args.epochs or grading_epochs())
+    build(args.source, args.config, args.dist, args.epochs or GRADING_EPOCHS, root=ROOT)
 
 
 if __name__ == "__main__":

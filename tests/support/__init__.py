@@ -1,0 +1,1 @@
+"""Helpers of the test suite (not part of the package)."""

@@ -1,0 +1,11 @@
+"""Course tooling: what builds, grades, calibrates and publishes the course. None of it ships
+to a grading kernel (that is the core, ``vae_anomaly.CORE``).
+
+``notebooks`` (the source notebook's cells and the notebooks made from it), ``build``
+(solutions and release), ``folder`` (an nbgrader course folder and the one nbgrader
+runner), ``sandbox`` (the bubblewrap kernel provisioner), ``verify`` (nbgrader's
+integrity preprocessors), ``grade_class`` (parallel grading on Dask), ``otter_master``
+and ``otter_grade`` (the otter-grader path), ``calibrate`` (the pass marks), the
+benchmarks (``benchmark``, ``baselines``, ``autograde_benchmark``) and ``site`` (the
+Sphinx extension of the course site).
+"""

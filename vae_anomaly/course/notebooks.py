@@ -1,0 +1,96 @@
+"""The one source notebook: its cells, as nbgrader sees them, and the solution notebook.
+
+Cell kinds come from ``nbgrader.utils``; the solution notebook is the source with the
+solution markers stripped, the solutions kept, and the hidden tests and nbgrader's
+metadata removed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import nbformat
+from nbgrader import utils
+
+from ..config import SOURCE
+
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
+SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+def read(path: Path = SOURCE) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def meta(cell) -> dict:
+    """A cell's nbgrader metadata ({} for a plain cell)."""
+    return cell.metadata.get("nbgrader", {})
+
+
+def grade_id(cell) -> str | None:
+    return meta(cell).get("grade_id")
+
+
+def kind(cell) -> str:
+    """``test``, ``answer``, ``manual``, ``task`` or ``plain``, from ``nbgrader.utils``."""
+    if utils.is_task(cell):
+        return "task"
+    if utils.is_solution(cell):
+        return "manual" if utils.is_grade(cell) else "answer"
+    if utils.is_grade(cell) and cell.cell_type == "code":
+        return "test"
+    return "plain"
+
+
+def autograded_points(source: Path = SOURCE) -> dict[str, float]:
+    """Points of each autograded test cell of a source notebook, by grade id, in order."""
+    return {grade_id(c): float(meta(c)["points"]) for c in read(source).cells
+            if kind(c) == "test"}
+
+
+def task_of(cell_id: str) -> str:
+    """``task1_split_counts`` -> ``task1``."""
+    return cell_id.split("_", 1)[0]
+
+
+def task_scores(cell_scores: dict[str, float]) -> dict[str, float]:
+    """Sum cell scores per task."""
+    totals = defaultdict(float)
+    for cell_id, score in cell_scores.items():
+        totals[task_of(cell_id)] += score
+    return dict(totals)
+
+
+def strip_markers(source: str) -> str:
+    """Drop hidden-test regions and solution markers (keeping the solutions)."""
+    return SOLUTION_MARKER.sub("", HIDDEN.sub("", source)).strip("\n")
+
+
+def is_comment_only(source: str) -> bool:
+    """True when a code cell holds nothing but comments and blank lines."""
+    return all(not line.strip() or line.lstrip().startswith("#") for line in source.splitlines())
+
+
+def answers(source: Path = SOURCE) -> dict[str, str]:
+    """The solution of every answer cell, markers stripped, by grade id."""
+    return {grade_id(c): strip_markers(c.source) for c in read(source).cells
+            if utils.is_solution(c)}
+
+
+def solution_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The readable solution: solutions in, hidden tests and nbgrader metadata out."""
+    nb = copy.deepcopy(source)
+    cells = []
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+        cell.source = strip_markers(cell.source)
+        if cell.cell_type == "code":
+            if is_comment_only(cell.source):  # a test cell that was all hidden
+                continue
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    nb.cells = cells
+    return nb
