@@ -1,20 +1,34 @@
 """nbgrader configuration of the course; run every nbgrader command from this folder."""
 
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute,
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+
+from vae_anomaly.config import CELL_TIMEOUT, KERNEL_NAME
+from vae_anomaly.course.nbgrader_integrity import FlagInGradebook, VerifyChecks
+
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
 c.CourseDirectory.course_id = "vae-anomaly"
 c.CourseDirectory.source_directory = "source_assignments"
 
-# Autograding runs the whole notebook, training included: a cell may take minutes at the
-# students' default budget (see book/instructor.md). A cell
-# that runs longer than this is interrupted, scored as failed, and the notebook goes on.
-c.Execute.timeout = 600
+# Every submission runs in the course's grading kernel: the guard (budget, provenance,
+# fingerprints) inside a bubblewrap sandbox (vae_anomaly/course/sandbox.py; see "What a
+# submission can and cannot do" in book/instructor.md). A cell that runs longer than
+# CELL_TIMEOUT is interrupted and scored as failed, and the notebook goes on.
+c.Execute.kernel_name = KERNEL_NAME
+c.Execute.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
+
+# Test cells are trusted only with their check's record; the gradebook marks the rest.
+c.Autograde.autograde_preprocessors = [
+    Execute, VerifyChecks, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SaveAutoGrades, FlagInGradebook, AssignLatePenalties, CheckCellMetadata]
 
 # Test cells a student deleted are put back, so their points are graded (as zero) rather
 # than silently missing.
 c.OverwriteCells.add_missing_cells = True
 
-# Keep the gradebook readable when a cell prints a lot (Keras' progress bars).
-c.LimitOutput.max_lines = 200
+# Keep the training log (one line per epoch with verbose=2) and tracebacks readable.
+c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 40

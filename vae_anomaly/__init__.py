@@ -10,5 +10,6 @@
 * **The research lab** (``vae_anomaly.lab``): β, schedules and the Sparse VAE.
 """
 
-CORE = ("__init__", "config", "data", "likelihoods", "model", "scoring", "grading")
+CORE = ("__init__", "config", "data", "likelihoods", "model", "scoring", "grading", "guard",
+        "integrity", "otter_plugin")
 STUDENT = ("__init__", "config", "data")  # what students get with the otter notebook

@@ -34,6 +34,7 @@ GRADING_THREADS = 1  # TensorFlow threads of a grading kernel: the same arithmet
 # --- the grading kernel (vae_anomaly.guard, vae_anomaly.course.sandbox) ---------------------
 KERNEL_NAME = "vae-anomaly-grading"  # the kernelspec nbgrader and otter grade with
 SANDBOX_ENV = "VAE_SANDBOX"  # "off" grades without the sandbox (unsafe; says so loudly)
+SANDBOX_SHARE_ENV = "VAE_SANDBOX_SHARE"  # a folder the sandbox binds writable (otter's results)
 CELL_TIMEOUT = 300  # seconds one cell of a graded notebook may run
 KERNEL_WALL_SECONDS = 600  # seconds one graded notebook's kernel may live
 KERNEL_MEMORY_BYTES = 6 * 2**30  # address space of a grading kernel

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from collections import Counter
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+from IPython.display import display as _display
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
 from .config import CALIBRATION, CALIBRATION_ENV
 from .data import AnomalySplit, anomaly_split
 from .scoring import labels_and_scores
 
+DETECTOR_DRAWS = 4  # draws of z per test image in the grader's ELBO estimate
 AUC_DECIMALS = 3  # reported areas must agree with the recomputed ones to this many decimals
 
 
@@ -123,12 +127,360 @@ def calibration(path: str | os.PathLike | None = None) -> dict:
     return json.loads(path.read_text())
 
 
-def thresholds() -> dict:
-    """The calibrated pass marks ``{"roc_auc": ..., "pr_auc": ...}``."""
-    return calibration()["thresholds"]
+def marks() -> dict:
+    """The detector test's marks: ``{"not_inverted": {...}, "calibrated": {...}, "flag_above": x}``."""
+    return calibration()["marks"]
 
 
-def aucs_pass(elbo_normal, elbo_anomaly) -> bool:
-    """Do the recomputed ROC and PR AUC reach the calibrated thresholds?"""
-    areas, marks = aucs(elbo_normal, elbo_anomaly), thresholds()
-    return areas["roc_auc"] >= marks["roc_auc"] and areas["pr_auc"] >= marks["pr_auc"]
+# --- the grader's own measure of the detector ------------------------------------------------
+
+def _seed_generators(namespace: dict) -> list:
+    """Every Keras ``SeedGenerator`` of the models and layers in ``namespace``, and the global one."""
+    import keras
+    from keras.src.random.seed_generator import global_seed_generator
+
+    found = {id(g): g for g in [global_seed_generator()]}
+    for value in list(namespace.values()):
+        if isinstance(value, keras.layers.Layer):
+            for layer in value._flatten_layers():
+                for generator in getattr(layer, "_seed_generators", []):
+                    found[id(generator)] = generator
+    return list(found.values())
+
+
+@contextmanager
+def preserved_rng(namespace: dict | None = None):
+    """Run the block, then put back every random state a student's later cells draw from.
+
+    A hidden test that draws from the student's model must not change what the student's
+    next cells compute: the notebook gives the same numbers with and without the tests.
+    """
+    generators = _seed_generators(namespace or {})
+    states = [np.array(g.state.numpy()) for g in generators]
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        for generator, state in zip(generators, states, strict=True):
+            generator.state.assign(state)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+
+
+def elbo_draws(negative_elbo, x, draws: int) -> np.ndarray:
+    """``draws`` Monte-Carlo draws of the ELBO of each image of ``x``, shape ``(draws, n)``."""
+    return -np.array([np.ravel(np.asarray(negative_elbo(x), dtype=np.float64))
+                      for _ in range(draws)])
+
+
+def reference_like(x, reference: np.ndarray) -> np.ndarray:
+    """The reference images (in [0, 1]) in the format of the student's ``x`` (its shape per
+    image and its float type)."""
+    shape = np.shape(x)[1:]
+    if int(np.prod(shape)) != 28 * 28:
+        raise ValueError(f"images of shape {shape} are not 28 x 28 pixels")
+    dtype = x.dtype if np.issubdtype(np.asarray(x).dtype, np.floating) else np.float32
+    return reference.astype(dtype).reshape((len(reference), *shape))
+
+
+def detector_aucs(negative_elbo, x_normal, x_anomaly, draws: int = DETECTOR_DRAWS,
+                  namespace: dict | None = None) -> dict:
+    """The grader's measure of a detector: the areas of the anomaly score -ELBO, the ELBO
+    estimated from ``draws`` draws of ``negative_elbo`` on the original test images (in
+    the format of the student's arrays), the student's random state left as it was."""
+    split = reference_split()
+    normal = reference_like(x_normal, split.x_test_normal)
+    anomaly = reference_like(x_anomaly, split.x_test_anomaly)
+    with preserved_rng(namespace):
+        elbo_normal = elbo_draws(negative_elbo, normal, draws).mean(axis=0)
+        elbo_anomaly = elbo_draws(negative_elbo, anomaly, draws).mean(axis=0)
+    return aucs(elbo_normal, elbo_anomaly)
+
+
+# --- the hidden tests: one check per autograded cell ------------------------------------------
+# ``check(grade_id, globals())`` ends every autograded test cell. It re-checks the cell's
+# visible asserts and its hidden ones from the student's objects, prints a verdict that
+# teaches, leaves a record in the cell's output (the grader's proof that the check ran
+# and passed), and raises ``AssertionError`` when the cell fails.
+
+RECORD_MIME = "application/vnd.vae-anomaly.check+json"
+SNAPSHOT_ROWS = 100  # test images per set in the post-training ELBO snapshot
+SNAPSHOT_DRAWS = 8
+
+
+class Failed(AssertionError):
+    """A check that failed, with the message a student reads."""
+
+
+class Flagged(Failed):
+    """A check that cannot be trusted: zero, and flagged for an instructor to review."""
+
+
+def snapshot(namespace: dict) -> dict | None:
+    """ELBO draws of ``negative_elbo`` on fixed test images, taken right after training."""
+    function = namespace.get("negative_elbo")
+    if not callable(function) or "x_test_normal" not in namespace:
+        return None
+    split = reference_split()
+    try:
+        rows = {name: reference_like(namespace[name], ref)[subset(len(ref), SNAPSHOT_ROWS, 3)]
+                for name, ref in (("x_test_normal", split.x_test_normal),
+                                  ("x_test_anomaly", split.x_test_anomaly))}
+        with preserved_rng(namespace):
+            draws = {name: elbo_draws(function, x, SNAPSHOT_DRAWS) for name, x in rows.items()}
+    except Exception:  # noqa: BLE001 (a broken model has no snapshot; its tests say why)
+        return None
+    return {"function": function, "rows": rows, "draws": draws}
+
+
+def _changed_since_training(negative_elbo, namespace: dict) -> str | None:
+    """Why ``negative_elbo`` is not the function measured right after training, or None."""
+    from . import guard
+
+    taken = guard.state["snapshot"]
+    if taken is None:
+        raise Failed("no ELBO could be measured right after training: define negative_elbo "
+                     "(Task 2a) before you train with fit (Task 2b)")
+    with preserved_rng(namespace):
+        for name, x in taken["rows"].items():
+            then = taken["draws"][name]
+            now = elbo_draws(negative_elbo, x, SNAPSHOT_DRAWS)
+            spread = np.sqrt(then.var(axis=0, ddof=1) + now.var(axis=0, ddof=1)) + 1
+            z = np.abs(then.mean(axis=0) - now.mean(axis=0)) / spread
+            if not np.all(np.isfinite(z)) or np.median(z) > 2:
+                return (f"negative_elbo gives other values on {name} than right after "
+                        "training: the detector must be the trained VAE's ELBO")
+    return None
+
+
+def _need(namespace: dict, *names: str) -> list:
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        raise Failed(f"define {', '.join(missing)} (run the answer cells above first)")
+    return [namespace[n] for n in names]
+
+
+def _fit_history(namespace: dict):
+    """The student's ``history``, checked to be what ``fit`` returned, unchanged."""
+    from . import guard
+
+    (history,) = _need(namespace, "history")
+    fits = [f for f in guard.state["fits"] if f["history"] is history]
+    if not guard.state["installed"]:
+        raise Failed("grade with the course's grading kernel (vae_anomaly.guard)")
+    if not fits:
+        raise Failed("history must be the History object that vae.fit(...) returned")
+    if getattr(history, "history", None) != fits[-1]["logs"]:
+        raise Failed("history.history was changed after training")
+    return history
+
+
+def _check_counts(ns):
+    x_train, x_normal, x_anomaly = _need(ns, "x_train", "x_test_normal", "x_test_anomaly")
+    for x, n, what in ((x_train, 54_000, "x_train must hold the 54 000 images that are not "
+                        "trousers"), (x_normal, 9_000, "x_test_normal must hold the 9 000 "
+                                      "non-trouser test images"),
+                       (x_anomaly, 1_000, "x_test_anomaly must hold the 1 000 test trousers")):
+        if len(x) != n:
+            raise Failed(f"{what} (it has {len(x)})")
+
+
+def _check_shapes(ns):
+    for x in _need(ns, "x_train", "x_test_normal", "x_test_anomaly"):
+        if np.shape(x)[1:] not in [(28, 28), (28, 28, 1), (784,)]:
+            raise Failed(f"images must be 28 x 28 pixels (rows of shape {np.shape(x)[1:]})")
+
+
+def _check_scaling(ns):
+    for x in _need(ns, "x_train", "x_test_normal", "x_test_anomaly"):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise Failed(f"pixels must be floats (they are {x.dtype})")
+        if not (np.min(x) >= 0 and 0.5 < np.max(x) <= 1):
+            raise Failed(f"scale the pixels to [0, 1] (they span {np.min(x)}..{np.max(x)})")
+
+
+def _check_train(ns):
+    (x_train,) = _need(ns, "x_train")
+    if not same_images(x_train, reference_split().x_train):
+        raise Failed("x_train must hold each training image that is not a trouser, once")
+
+
+def _check_test(ns):
+    x_normal, x_anomaly = _need(ns, "x_test_normal", "x_test_anomaly")
+    split = reference_split()
+    if not same_images(x_normal, split.x_test_normal):
+        raise Failed("x_test_normal must hold each test image that is not a trouser, once")
+    if not same_images(x_anomaly, split.x_test_anomaly):
+        raise Failed("x_test_anomaly must hold each test trouser, once")
+
+
+def _check_encoder(ns):
+    import keras
+
+    encoder, x_train = _need(ns, "encoder", "x_train")
+    if not isinstance(encoder, keras.Model):
+        raise Failed("encoder must be a keras.Model")
+    with preserved_rng(ns):
+        outputs = encoder.predict(np.asarray(x_train[:8]), verbose=0)
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != 3:
+        raise Failed("encoder must map n images to [z_mean, z_log_var, z]")
+    shapes = {np.shape(o) for o in outputs}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[0] != 8:
+        raise Failed("encoder must map n images to [z_mean, z_log_var, z], each of shape "
+                     "(n, latent size)")
+    if np.shape(outputs[2])[1] <= 2:
+        raise Failed("the latent space must have more than 2 dimensions")
+
+
+def _check_decoder(ns):
+    import keras
+
+    decoder, encoder, x_train = _need(ns, "decoder", "encoder", "x_train")
+    if not isinstance(decoder, keras.Model):
+        raise Failed("decoder must be a keras.Model")
+    with preserved_rng(ns):
+        size = np.shape(encoder.predict(np.asarray(x_train[:2]), verbose=0)[0])[1]
+        decoded = decoder.predict(np.random.default_rng(0).normal(size=(8, size)), verbose=0)
+    decoded = np.asarray(decoded[0] if isinstance(decoded, (list, tuple)) else decoded)
+    if len(decoded) != 8 or decoded[0].size % 784:
+        raise Failed("decoder must map n codes to n images")
+
+
+def _check_negative_elbo(ns):
+    negative_elbo, x_train = _need(ns, "negative_elbo", "x_train")
+    with preserved_rng(ns):
+        values = np.asarray(negative_elbo(np.asarray(x_train[:64])))
+    if values.shape != (64,):
+        raise Failed("negative_elbo(x) must return one number per image, shape (n,)")
+    if not np.all(np.isfinite(values)):
+        raise Failed("negative_elbo(x) must be finite")
+
+
+def _check_loss_decreases(ns):
+    losses = training_losses(_fit_history(ns))
+    if len(losses) < 2:
+        raise Failed("train for at least 2 epochs (see history.history['loss'])")
+    if not (np.all(np.isfinite(losses)) and losses[-1] < losses[0]):
+        raise Failed("the training loss must go down")
+
+
+def _check_loss_matches(ns):
+    history = _fit_history(ns)
+    negative_elbo, x_train = _need(ns, "negative_elbo", "x_train")
+    with preserved_rng(ns):
+        agrees = loss_agrees(negative_elbo, x_train, history)
+    if not agrees:
+        raise Failed("the mean of negative_elbo(x) on training images must match the loss "
+                     "training reached (same model, nats per image, the sign of a loss)")
+
+
+def _check_elbo_shapes(ns):
+    elbo_normal, elbo_anomaly = _need(ns, "elbo_normal", "elbo_anomaly")
+    if np.shape(elbo_normal) != (9_000,):
+        raise Failed("elbo_normal needs one value per normal test image, shape (9000,)")
+    if np.shape(elbo_anomaly) != (1_000,):
+        raise Failed("elbo_anomaly needs one value per anomalous test image, shape (1000,)")
+    if not (np.isfinite(elbo_normal).all() and np.isfinite(elbo_anomaly).all()):
+        raise Failed("the ELBO must be finite")
+
+
+def _check_elbo_matches(ns):
+    names = ("elbo_normal", "elbo_anomaly", "negative_elbo", "x_test_normal", "x_test_anomaly")
+    elbo_normal, elbo_anomaly, negative_elbo, x_normal, x_anomaly = _need(ns, *names)
+    with preserved_rng(ns):
+        for values, x, name in ((elbo_normal, x_normal, "elbo_normal"),
+                                (elbo_anomaly, x_anomaly, "elbo_anomaly")):
+            if not elbo_agrees(values, negative_elbo, x):
+                raise Failed(f"{name} must be -negative_elbo(x) of your trained model")
+    changed = _changed_since_training(negative_elbo, ns)
+    if changed:
+        raise Flagged(changed)
+
+
+def _check_auc_reported(ns):
+    roc_auc, pr_auc, elbo_normal, elbo_anomaly = _need(ns, "roc_auc", "pr_auc", "elbo_normal",
+                                                       "elbo_anomaly")
+    if not (0 <= roc_auc <= 1 and 0 <= pr_auc <= 1):
+        raise Failed("roc_auc and pr_auc must be numbers in [0, 1]")
+    if not aucs_agree(roc_auc, pr_auc, elbo_normal, elbo_anomaly):
+        raise Failed("roc_auc and pr_auc must be the areas of -elbo with the anomaly as the "
+                     "positive class")
+
+
+def _detector(ns) -> dict:
+    """The grader's areas for the trained VAE, after the checks that make them meaningful."""
+    _fit_history(ns)
+    negative_elbo, x_normal, x_anomaly = _need(ns, "negative_elbo", "x_test_normal",
+                                               "x_test_anomaly")
+    changed = _changed_since_training(negative_elbo, ns)
+    if changed:
+        raise Flagged(changed)
+    areas = detector_aucs(negative_elbo, x_normal, x_anomaly, namespace=ns)
+    flag = marks()["flag_above"]["roc_auc"]
+    if areas["roc_auc"] > flag:
+        raise Flagged(f"ROC AUC {areas['roc_auc']:.3f} is above anything a VAE trained "
+                      f"without trousers reached at this budget ({flag:.3f}): a detector "
+                      "that has seen the anomaly?")
+    return areas
+
+
+def _check_not_inverted(ns):
+    areas, mark = _detector(ns), marks()["not_inverted"]["roc_auc"]
+    if areas["roc_auc"] < mark:
+        raise Failed(f"your detector's ROC AUC is {areas['roc_auc']:.3f}, below {mark:.2f}: it "
+                     "ranks trousers as more normal than the clothes it was trained on. The "
+                     "likely cause is the likelihood: with a Bernoulli (binary cross-entropy) "
+                     "decoder, dark, simple trousers get a higher ELBO. Use a Gaussian.")
+
+
+def _check_calibrated(ns):
+    areas, mark = _detector(ns), marks()["calibrated"]
+    low = [f"{name} {areas[key]:.3f} (mark {mark[key]:.3f})"
+           for name, key in (("ROC AUC", "roc_auc"), ("PR AUC", "pr_auc"))
+           if areas[key] < mark[key]]
+    if low:
+        raise Failed("your detector's " + " and ".join(low) + " is below what every correct "
+                     "design reached at the grading budget. Likely causes: a likelihood that "
+                     "is not a density of the pixels, a model too small, or training that "
+                     "does not use the whole budget (fit for EPOCHS epochs).")
+
+
+CHECKS = {
+    "task1_split_counts": _check_counts, "task1_split_shapes": _check_shapes,
+    "task1_split_scaling": _check_scaling, "task1_split_train": _check_train,
+    "task1_split_test": _check_test, "task2_encoder": _check_encoder,
+    "task2_decoder": _check_decoder, "task2_negative_elbo": _check_negative_elbo,
+    "task2_loss_decreases": _check_loss_decreases, "task2_loss_matches": _check_loss_matches,
+    "task4_elbo_shapes": _check_elbo_shapes, "task4_elbo_matches": _check_elbo_matches,
+    "task4_auc_reported": _check_auc_reported, "task4_auc_not_inverted": _check_not_inverted,
+    "task4_auc_threshold": _check_calibrated,
+}
+
+
+def _publish(record: dict) -> None:
+    _display({RECORD_MIME: record, "text/plain": f"[grading] {record['grade_id']}: "
+              + ("passed" if record["passed"] else record["message"])}, raw=True)
+
+
+def check(grade_id: str, namespace: dict) -> None:
+    """Run the check of test cell ``grade_id`` on the notebook's variables ``namespace``."""
+    from . import guard
+
+    changed = guard.tampered()
+    try:
+        if changed:
+            raise Flagged("functions the grading relies on were replaced: "
+                          + ", ".join(changed[:5]))
+        CHECKS[grade_id](namespace)
+    except Failed as failure:
+        flagged = isinstance(failure, Flagged)
+        message = ("flagged for review: " if flagged else "") + str(failure)
+        _publish({"grade_id": grade_id, "passed": False, "flagged": flagged,
+                  "message": message})
+        raise Failed(message) from None
+    except Exception as error:  # noqa: BLE001 (a broken answer fails its test, with the reason)
+        message = f"{type(error).__name__}: {error}"
+        _publish({"grade_id": grade_id, "passed": False, "flagged": False, "message": message})
+        raise Failed(message) from None
+    _publish({"grade_id": grade_id, "passed": True, "flagged": False, "message": ""})

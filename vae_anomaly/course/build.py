@@ -1,5 +1,9 @@
 """Build the assignment's generated notebooks from its one source notebook.
 
+``python -m vae_anomaly.course.build rules`` writes the grading rules (budget, marks, how to
+check locally) into the source's ``grading-rules`` cell from ``results/calibration.json``
+(``make calibrate`` does it after a sweep; a test fails while the cell is stale).
+
 ``python -m vae_anomaly.course.build solutions`` writes ``solutions/anomaly_vae.ipynb``
 (``notebooks.solution_notebook``); ``python -m vae_anomaly.course.build release`` runs
 ``nbgrader generate_assignment`` in the repository (output under ``release/``).
@@ -12,9 +16,43 @@ from pathlib import Path
 
 import nbformat
 
-from ..config import ASSIGNMENT, RELEASE, ROOT, SOLUTION, SOURCE
+from ..config import ASSIGNMENT, EPOCHS_ENV, GRADING_EPOCHS, RELEASE, ROOT, SOLUTION, SOURCE
 from . import notebooks
 from .folder import nbgrader
+
+
+RULES_CELL = "grading-rules"
+
+
+def grading_rules() -> str:
+    """The notebook's paragraph on how it is graded, from the stored calibration."""
+    from .. import grading
+
+    cal = grading.calibration()
+    marks = cal["marks"]
+    correct = [d for d in cal.get("designs", {}).values() if d["kind"] == "correct"]
+    return f"""**How your detector is graded.** The grader trains your notebook once, at a budget of
+**{GRADING_EPOCHS} epochs** (`{EPOCHS_ENV}={GRADING_EPOCHS}`), with the seed and the single
+TensorFlow thread of the setup cell below, so it sees exactly the numbers you see when you
+run the notebook at that budget: try it with `{EPOCHS_ENV}={GRADING_EPOCHS} jupyter lab` (or
+set `EPOCHS = {GRADING_EPOCHS}` for one run). Training longer than `EPOCHS` is cut at the budget.
+The grader measures the ROC and PR AUC of your trained model's $-\\mathrm{{ELBO}}$ itself
+({grading.DETECTOR_DRAWS} draws of $z$ per test image). One point needs a detector that is not
+inverted (ROC AUC at least {marks["not_inverted"]["roc_auc"]:.2f}); one more needs ROC AUC
+at least **{marks["calibrated"]["roc_auc"]:.3f}** and PR AUC at least
+**{marks["calibrated"]["pr_auc"]:.3f}**: {cal["margin"]} below the lowest that any of
+{len(correct) or "the"} correct designs
+reached on any of {cal["seeds"]} seeds at this budget (dense and convolutional, learned and
+fixed σ, latent sizes 8 to 64, batches of 32 to 256)."""
+
+
+def write_rules(source: Path = SOURCE) -> Path:
+    """Put ``grading_rules()`` into the source notebook's rules cell."""
+    nb = notebooks.read(source)
+    cell = next(c for c in nb.cells if c.get("id") == RULES_CELL)
+    cell.source = grading_rules()
+    nbformat.write(nb, source)
+    return source
 
 
 def write_solutions(target: Path = SOLUTION) -> Path:
@@ -33,9 +71,9 @@ def release() -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["release", "solutions"])
+    parser.add_argument("what", choices=["release", "solutions", "rules"])
     what = parser.parse_args(argv).what
-    path = release() if what == "release" else write_solutions()
+    path = {"release": release, "solutions": write_solutions, "rules": write_rules}[what]()
     print(f"wrote {path.relative_to(ROOT)}")
 
 
