@@ -1,8 +1,14 @@
 """nbgrader configuration of the course; run every nbgrader command from this folder."""
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute,
-                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (
+                                    AssignLatePenalties,
+                                    CheckCellMetadata,
+                                    Execute,
+                                    IgnorePattern,
+                                    LimitOutput,
+                                    SaveAutoGrades,
+)
 
 from vae_anomaly.config import CELL_TIMEOUT, KERNEL_NAME
 from vae_anomaly.course.nbgrader_integrity import FlagInGradebook, VerifyChecks

@@ -128,14 +128,15 @@ def calibration(path: str | os.PathLike | None = None) -> dict:
 
 
 def marks() -> dict:
-    """The detector test's marks: ``{"not_inverted": {...}, "calibrated": {...}, "flag_above": x}``."""
+    """The detector test's marks: ``not_inverted``, ``calibrated`` and ``flag_above``."""
     return calibration()["marks"]
 
 
 # --- the grader's own measure of the detector ------------------------------------------------
 
 def _seed_generators(namespace: dict) -> list:
-    """Every Keras ``SeedGenerator`` of the models and layers in ``namespace``, and the global one."""
+    """Every Keras ``SeedGenerator`` of the models and layers in ``namespace``, and the
+    global one."""
     import keras
     from keras.src.random.seed_generator import global_seed_generator
 
@@ -410,12 +411,18 @@ def _check_auc_reported(ns):
 
 def _detector(ns) -> dict:
     """The grader's areas for the trained VAE, after the checks that make them meaningful."""
+    from . import guard
+
     _fit_history(ns)
     negative_elbo, x_normal, x_anomaly = _need(ns, "negative_elbo", "x_test_normal",
                                                "x_test_anomaly")
     changed = _changed_since_training(negative_elbo, ns)
     if changed:
         raise Flagged(changed)
+    sizes = [f["images"] for f in guard.state["fits"] if f["images"] is not None]
+    if sizes and max(sizes) < 0.9 * len(reference_split().x_train):
+        raise Failed(f"the detector is graded on a VAE trained on all of x_train; your "
+                     f"largest fit saw {max(sizes)} images")
     areas = detector_aucs(negative_elbo, x_normal, x_anomaly, namespace=ns)
     flag = marks()["flag_above"]["roc_auc"]
     if areas["roc_auc"] > flag:

@@ -78,11 +78,12 @@ def tampered() -> list[str]:
     return changed
 
 
-def record_fit(history, epochs_run: int) -> None:
-    """Remember a ``History`` from ``fit`` and snapshot the model's ELBO on test images."""
+def record_fit(history, epochs_run: int, images: int | None) -> None:
+    """Remember a ``History`` from ``fit`` (and how many images it trained on, where known)
+    and snapshot the model's ELBO on test images."""
     state["epochs"] += epochs_run
     state["fits"].append({"history": history, "logs": copy.deepcopy(history.history),
-                          "epochs": epochs_run})
+                          "epochs": epochs_run, "images": images})
     from . import grading
 
     state["snapshot"] = grading.snapshot(namespace())
@@ -102,7 +103,9 @@ def _capped_fit(original):
                   f"{allowed} of the {asked} epochs asked for", flush=True)
         bound.arguments["epochs"] = start + allowed
         history = original(*bound.args, **bound.kwargs)
-        record_fit(history, len(getattr(history, "epoch", []) or []))
+        x = bound.arguments.get("x")
+        record_fit(history, len(getattr(history, "epoch", []) or []),
+                   len(x) if hasattr(x, "__len__") and hasattr(x, "shape") else None)
         return history
 
     fit.__wrapped__ = original

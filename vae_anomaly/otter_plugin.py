@@ -22,6 +22,7 @@ from otter.plugins import AbstractOtterPlugin
 
 from . import integrity
 from .config import KERNEL_NAME, SANDBOX_SHARE_ENV
+
 GUARD_CELL = "import vae_anomaly.guard as _vae_guard\n_vae_guard.install()"
 OTTER_CELLS = re.compile(r'(# Initialize Otter\n)?import otter\ngrader = otter\.Notebook\([^)]*\)'
                          r'|grader\.check\("\w+"\)|(#[^\n]*\n)*grader\.export\([^)]*\)'
@@ -69,8 +70,8 @@ class GradingPlugin(AbstractOtterPlugin):
     def after_grading(self, results):
         nb = results.notebook
         found = [r for c in nb.cells for r in integrity.records(c)] if nb else []
-        reasons = ([f"the notebook reaches into the grading: {'; '.join(map(str, self.findings[:5]))}"]
-                   if self.findings else [])
+        static = "; ".join(map(str, self.findings[:5]))
+        reasons = [f"the notebook reaches into the grading: {static}"] if self.findings else []
         reasons += [r["message"].removeprefix("flagged for review: ")
                     for r in found if r.get("flagged")]
         for name, test in results.results.items():

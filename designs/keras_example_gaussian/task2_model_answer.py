@@ -63,7 +63,7 @@ class VAE(keras.Model):
         with tf.GradientTape() as tape:
             total_loss = ops.mean(self.negative_elbo(data))
         grads = tape.gradient(total_loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         self.total_loss_tracker.update_state(total_loss)
         return {"total_loss": self.total_loss_tracker.result()}
 

@@ -20,7 +20,6 @@ from ..config import ASSIGNMENT, EPOCHS_ENV, GRADING_EPOCHS, RELEASE, ROOT, SOLU
 from . import notebooks
 from .folder import nbgrader
 
-
 RULES_CELL = "grading-rules"
 
 

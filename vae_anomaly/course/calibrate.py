@@ -5,7 +5,8 @@
 budget, each run in a fresh process with the grading kernel's settings (one TensorFlow
 thread, deterministic ops, the setup cell's seed replaced by the run's). A run executes
 the notebook's code cells with the design's answers (not the figures graded by hand) and
-measures the detector the way the hidden test does (``grading.detector_aucs``). Runs are stored one file each in
+measures the detector the way the hidden test does (``grading.detector_aucs``). Runs are
+stored one file each in
 ``results/calibration/`` as they finish, so a stopped sweep resumes where it was; the
 marks derived from all of them go to ``results/calibration.json``:
 
@@ -37,8 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import grading
-from ..config import (CALIBRATION, EPOCHS_ENV, GRADING_EPOCHS, GRADING_THREADS, RESULTS, ROOT,
-                      SOURCE)
+from ..config import CALIBRATION, EPOCHS_ENV, GRADING_EPOCHS, GRADING_THREADS, RESULTS, ROOT, SOURCE
 from . import designs, notebooks
 
 MARGIN = 0.02  # calibrated marks = lowest AUC of a correct design - MARGIN
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.one:
         print(json.dumps(run_once(args.one, args.seed, args.epochs)))
         return
-    runs = sweep(args.designs or designs.names(), args.seeds, args.epochs, args.jobs,
+    family = designs.names("correct") + designs.names("pitfall")
+    runs = sweep(args.designs or family, args.seeds, args.epochs, args.jobs,
                  args.pitfall_seeds)
     if args.designs:
         return

@@ -1,6 +1,7 @@
 """The designs the hidden tests are calibrated and tested on (folder ``designs/``).
 
-A design is a folder with a ``design.toml`` (``kind``: "correct" or "pitfall", ``about``,
+A design is a folder with a ``design.toml`` (``kind``: "correct", "pitfall" or "other",
+``about``,
 an optional ``base`` design, optional ``train = false`` and ``[[replace]]`` edits of a
 cell) and ``<grade_id>.py`` files: the answers a student would type into those answer
 cells. Every other answer comes from the base design, and in the end from the source
@@ -9,9 +10,10 @@ notebook's solutions (the reference).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 from ..config import ROOT, SOURCE
 from . import notebooks
@@ -25,7 +27,7 @@ class Design:
     """One way of answering the assignment."""
 
     name: str
-    kind: str  # "correct" or "pitfall"
+    kind: str  # "correct" (the calibrated family), "pitfall" or "other"
     about: str
     answers: dict  # grade_id -> the answer cell's code
     train: bool = True

@@ -89,7 +89,10 @@ def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -
         results = Path(out) / "results.json"
         failed = []
         if results.is_file():
-            for test in json.loads(results.read_text())["tests"]:
+            report = json.loads(results.read_text())
+            if "flagged for review" in report.get("output", ""):  # vae_anomaly.otter_plugin
+                result.message = report["output"].strip()
+            for test in report["tests"]:
                 if "max_score" in test:
                     result.scores[test["name"]] = float(test["score"])
                     if test["score"] < test["max_score"]:

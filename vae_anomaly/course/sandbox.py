@@ -1,7 +1,7 @@
 """The grading kernel's sandbox: bubblewrap around every kernel nbgrader or otter starts.
 
 The kernelspec ``vae-anomaly-grading`` (installed by ``python -m vae_anomaly.course.sandbox
-install``, part of ``make course``) runs ``python -P -c "from vae_anomaly.guard import main; main()"`` through the
+install``, part of ``make course``) runs the guard (``vae_anomaly.guard.main``) through the
 kernel provisioner ``SandboxProvisioner`` (a ``jupyter_client`` entry point). For each
 kernel it launches:
 
@@ -38,9 +38,19 @@ from pathlib import Path
 from jupyter_client.provisioning import LocalProvisioner
 
 from .. import CORE
-from ..config import (CALIBRATION, EPOCHS_ENV, GRADING_EPOCHS, GRADING_THREADS, KERNEL_MEMORY_BYTES,
-                      KERNEL_NAME, KERNEL_PROCESSES, KERNEL_WALL_SECONDS, ROOT, SANDBOX_ENV,
-                      SANDBOX_SHARE_ENV)
+from ..config import (
+    CALIBRATION,
+    EPOCHS_ENV,
+    GRADING_EPOCHS,
+    GRADING_THREADS,
+    KERNEL_MEMORY_BYTES,
+    KERNEL_NAME,
+    KERNEL_PROCESSES,
+    KERNEL_WALL_SECONDS,
+    ROOT,
+    SANDBOX_ENV,
+    SANDBOX_SHARE_ENV,
+)
 
 PROVISIONER = "vae-sandbox"  # the entry point's name (pyproject.toml)
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
