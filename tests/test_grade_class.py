@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -22,7 +23,7 @@ import pytest
 
 from tests.support.edits import edit
 from vae_anomaly.config import ASSIGNMENT, GRADING_EPOCHS
-from vae_anomaly.course import cluster, folder, grade_class, notebooks
+from vae_anomaly.course import cluster, folder, grade_class, notebooks, otter_grade
 
 pytestmark = pytest.mark.slow
 
@@ -162,3 +163,26 @@ def test_a_submission_past_its_timeout_is_retried_once_and_recorded(tmp_path, da
     assert not (tmp_path / "autograded" / "slow").exists()
     # not merged, so not skipped: the next run grades it
     assert "slow" in grade_class.pending(tmp_path, force=False)
+
+
+def test_otter_folder_in_parallel_writes_the_serial_csv(tmp_path):
+    """The otter folder grader on a local cluster: one row per notebook, in the serial
+    order, with the same scores and reasons (notebooks otter cannot grade: no training)."""
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    (submissions / "a_not_json.ipynb").write_text("{ not json")
+    (submissions / "b_no_cells.ipynb").write_text(json.dumps({"cells": [], "metadata": {}}))
+    autograder = tmp_path / "autograder.zip"  # the questions are all the CSV reads of it
+    with zipfile.ZipFile(autograder, "w") as zf:
+        zf.writestr("tests/q1.py", "OK_FORMAT = True\nname = 'q1'\npoints = 2\n")
+
+    def rows(out, *parallel):
+        otter_grade.main([str(submissions), "--autograder", str(autograder), "--out", str(out),
+                          *parallel])
+        with open(out) as f:
+            return [{k: v for k, v in row.items() if k != "seconds"}
+                    for row in csv.DictReader(f)]
+
+    serial = rows(tmp_path / "serial.csv")
+    assert [r["submission"] for r in serial] == ["a_not_json.ipynb", "b_no_cells.ipynb"]
+    assert rows(tmp_path / "parallel.csv", "--workers", "2") == serial
