@@ -32,13 +32,15 @@ pytestmark = pytest.mark.slow
 # epoch, so it costs nothing.
 EPOCHS = GRADING_EPOCHS
 STUDENTS = ("reference", "bug_untrained", "bad_json")
+TIMESTAMP = "2026-01-15 09:30:00.000000 UTC"
 
 
 def hand_in_all(root: Path) -> None:
     release = folder.release_notebook(root)
     reference = folder.submission(release)
     folder.hand_in(root, "reference", reference)
-    folder.hand_in(root, "bug_untrained", edit(reference, "epochs=EPOCHS", "epochs=0"))
+    path = folder.hand_in(root, "bug_untrained", edit(reference, "epochs=EPOCHS", "epochs=0"))
+    (path.parent / "timestamp.txt").write_text(TIMESTAMP)  # as `nbgrader collect` leaves it
     folder.hand_in(root, "bad_json", nbformat.writes(reference)[:3000])
 
 
@@ -112,10 +114,13 @@ def test_gradebook_rows_agree(courses):
                 nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
                 out[student] = ({g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades},
                                 {c.name: c.auto_comment for c in nb.comments}, nb.flagged,
-                                nb.needs_manual_grade)
+                                nb.needs_manual_grade, nb.late_submission_penalty,
+                                gb.find_submission(ASSIGNMENT, student).timestamp)
             return out
 
-    assert rows(courses["parallel"]) == rows(courses["serial"])
+    parallel = rows(courses["parallel"])
+    assert parallel == rows(courses["serial"])
+    assert parallel["bug_untrained"][-1] is not None  # the submission's timestamp, kept
 
 
 def test_outcomes_and_logs_are_recorded(courses):
