@@ -348,7 +348,8 @@ def main(argv: list[str] | None = None) -> None:
         results = grade_class(args.course, c, args.epochs, args.timeout, args.force,
                               args.cell_timeout)
     bad = {s: r for s, r in results.items() if r.status != "graded"}
-    print(f"graded {len(results) - len(bad)} of {len(results)} submissions; logs in "
+    print(f"this run: {len(results) - len(bad)} of {len(results)} submissions graded "
+          f"(unchanged ones graded before are skipped; --force regrades them); logs in "
           f"{args.course / LOGS}")
     for student, r in sorted(bad.items()):
         print(f"  {student}: {r.status}: {r.reason}")
