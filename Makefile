@@ -46,7 +46,7 @@ benchmark: data
 	$(PY) -m vae_anomaly.course.benchmark
 
 clean:
-	rm -rf _build release submitted autograded feedback gradebook.db autograder/dist autograder/grades
+	rm -rf _build release submitted autograded autograded_logs feedback gradebook.db autograder/dist autograder/grades
 
 # --- course site (book/instructor.md) ---------------------------------------------
 # The site executes the reference solution with a short training (VAE_EPOCHS) through
@@ -91,6 +91,9 @@ book-benchmark: $(STAMP) $(MATHJAX)/tex-mml-chtml.js
 GRADE_EPOCHS ?=
 OTTER_ZIP := autograder/dist/autograder/autograder.zip
 SUBMISSIONS ?= submitted_otter
+WORKERS ?=
+SCHEDULER ?=
+PARALLEL = $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 .PHONY: grade-otter otter-benchmark
 
 autograder: $(STAMP)
@@ -98,7 +101,8 @@ autograder: $(STAMP)
 
 grade-otter: autograder data
 	nice -n 10 $(PY) -m vae_anomaly.course.otter_grade $(SUBMISSIONS) --autograder $(OTTER_ZIP) \
-	  $(if $(GRADE_EPOCHS),--epochs $(GRADE_EPOCHS)) --out autograder/grades/otter_grades.csv
+	  $(if $(GRADE_EPOCHS),--epochs $(GRADE_EPOCHS)) --out autograder/grades/otter_grades.csv \
+	  $(PARALLEL)
 
 # `otter run` of the reference solution at the grading budget (target: <= 90 s on 2 cores).
 otter-benchmark: autograder data
@@ -134,3 +138,16 @@ calibrate: data
 # Seconds to autograde one reference submission at the grading budget (target <= 90 s).
 benchmark-autograde: data
 	nice -n 10 $(PY) -m vae_anomaly.course.autograde_benchmark
+
+# --- grading a large class (book/instructor.md) -------------------------------------------
+# `make grade`: every submitted/<student>/ with the real `nbgrader autograde`, one temporary
+# course per student, on a Dask LocalCluster sized to this machine (WORKERS=n) or on an
+# existing cluster (SCHEDULER=tcp://host:8786), merged into gradebook.db; resumable.
+.PHONY: grade benchmark-grade
+grade: data
+	nice -n 10 $(PY) -m vae_anomaly.course.grade_class . $(PARALLEL) \
+	  $(if $(GRADE_EPOCHS),--epochs $(GRADE_EPOCHS))
+
+# Submissions per minute with 1 and 2 workers, in one run (results/grade_benchmark.json).
+benchmark-grade: data
+	nice -n 10 $(PY) -m vae_anomaly.course.grade_benchmark

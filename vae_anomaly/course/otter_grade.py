@@ -138,15 +138,26 @@ def main(argv: list[str] | None = None) -> None:
                         help="VAE_EPOCHS when grading (default: nbgrader's grading budget)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds one submission may take (default 900)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="grade in parallel on a local Dask cluster of this many workers")
+    parser.add_argument("--scheduler", default=None,
+                        help="grade in parallel on an existing Dask cluster (tcp://host:8786)")
     args = parser.parse_args(argv)
     args.epochs = args.epochs or GRADING_EPOCHS
     points = questions(args.autograder)
     files = sorted(args.submissions.glob("*.ipynb"))
     if not files:
         parser.error(f"no .ipynb files in {args.submissions}")
+    if args.workers or args.scheduler:  # one Dask task per notebook, rows in the same order
+        from . import cluster, grade_class
+
+        with cluster.client(args.workers, args.scheduler) as client:
+            graded = grade_class.grade_otter(files, args.autograder, args.epochs,
+                                             args.timeout, client)
+    else:
+        graded = (grade(file, args.autograder, args.epochs, args.timeout) for file in files)
     results = []
-    for file in files:
-        result = grade(file, args.autograder, args.epochs, args.timeout)
+    for file, result in zip(files, graded, strict=True):
         results.append(result)
         total = sum(result.scores.get(q, 0.0) for q in points)
         print(f"{file.name}: {total:g}/{sum(points.values()):g} in {result.seconds:.0f} s"
