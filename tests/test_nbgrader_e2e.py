@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 
 from tests.support.edits import edit
 from vae_anomaly.config import ASSIGNMENT
-from vae_anomaly.course import folder, notebooks
+from vae_anomaly.course import designs, folder, notebooks
+from vae_anomaly.course.designs import DESIGNS
 
 pytestmark = pytest.mark.slow
 
 SMALL_BUDGET = 2  # epochs, for submissions whose checks do not need the calibrated AUC
 CELL_TIMEOUT = 60  # seconds, for the batch holding the endless loop
 
+DETECTOR = ["task4_auc_not_inverted", "task4_auc_threshold"]
+# the course's pitfall, a Bernoulli decoder: the edit of designs/bernoulli_bce
+BERNOULLI = tomllib.loads((DESIGNS / "bernoulli_bce" / "design.toml").read_text())["replace"][0]
 # name -> (source edits on the reference, task it breaks, test cells that must catch it)
 PLANTED = {
     "bug_trousers_in_training": (
@@ -48,13 +52,12 @@ PLANTED = {
           "roc_auc, pr_auc = 0.95, 0.80")],
         "task4", ["task4_auc_reported"]),
     "bug_untrained": ([("epochs=EPOCHS", "epochs=0")], "task2",
-                      ["task2_loss_decreases", "task2_loss_matches", "task4_auc_threshold"]),
+                      ["task2_loss_decreases", "task2_loss_matches", "task4_auc_not_inverted",
+                       "task4_auc_threshold"]),
     "bug_barely_trained": ([("vae.fit(x_train,", "vae.fit(x_train[:256],")], "task4",
                            ["task4_auc_threshold"]),
+    "bug_bernoulli": ([(BERNOULLI["old"], BERNOULLI["new"])], "task4", DETECTOR),
 }
-
-
-ALTERNATIVES = Path(__file__).parent / "alternatives"  # correct designs unlike the reference
 
 
 def cell(nb, grade_id):
@@ -80,16 +83,17 @@ def bad_submissions(release):
             "bad_edited_tests": edited, "bad_raises": raises, "bad_loop": looping}
 
 
-# a design that shares the other answers of another: only its own files are in its folder
-ALTERNATIVE_BASES = {"conv_gaussian": "conv_laplace"}
+# correct designs unlike the reference, from the calibrated family (designs/)
+ALTERNATIVES = ["dense_custom_step", "dense_fixed_sigma", "conv_learned_sigma"]
 
 
 def alternative_submission(release, design):
-    """The reference with the answer cells of another design (tests/alternatives/README.md)."""
+    """The reference with the answer cells of another design (``designs/<design>``)."""
     nb = folder.submission(release)
-    for answers in (ALTERNATIVE_BASES.get(design), design):
-        for path in sorted((ALTERNATIVES / answers).glob("*.py")) if answers else ():
-            cell(nb, path.stem).source = path.read_text()
+    answers = designs.load(design).answers
+    for c in nb.cells:
+        if notebooks.kind(c) == "answer" and notebooks.grade_id(c) in answers:
+            c.source = answers[notebooks.grade_id(c)]
     return nb
 
 
@@ -101,9 +105,10 @@ def graded(tmp_path_factory):
     release = folder.release_notebook(root)
     reference = folder.submission(release)
     folder.hand_in(root, "reference", reference)
+    folder.hand_in(root, "reference_again", reference)
     folder.hand_in(root, "release", release)
     folder.hand_in(root, "partial", folder.submission(release, tasks={"task1"}))
-    for design in ("dense_gaussian", "conv_gaussian", "conv_laplace"):
+    for design in (*ALTERNATIVES, "conv_laplace"):
         folder.hand_in(root, f"alt_{design}", alternative_submission(release, design))
     for name, nb in bad_submissions(release).items():
         folder.hand_in(root, name, nb)
@@ -117,9 +122,8 @@ def graded(tmp_path_factory):
         "partial": folder.autograde(root, "partial", epochs=SMALL_BUDGET),
         "release": folder.autograde(root, "release", epochs=SMALL_BUDGET),
         "bug": folder.autograde(root, "bug_*", epochs=SMALL_BUDGET),
-        "reference": folder.autograde(root, "reference"),
-        "alt_dense_gaussian": folder.autograde(root, "alt_dense_gaussian"),
-        "alt_conv_gaussian": folder.autograde(root, "alt_conv_gaussian"),
+        "reference": folder.autograde(root, "reference*"),
+        **{f"alt_{d}": folder.autograde(root, f"alt_{d}") for d in ALTERNATIVES},
         "alt_conv_laplace": folder.autograde(root, "alt_conv_laplace", epochs=SMALL_BUDGET),
     }
     logs["feedback"] = folder.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=root)
@@ -140,7 +144,18 @@ def test_reference_gets_full_autograded_marks(graded):
     assert folder.scores(root, "reference") == notebooks.autograded_points()
 
 
-@pytest.mark.parametrize("design", ["dense_gaussian", "conv_gaussian"])
+def test_grading_the_same_notebook_twice_gives_the_same_grade(graded):
+    """The setup cell's seed and deterministic ops: every cell, every printed number."""
+    root, _ = graded
+    assert folder.scores(root, "reference") == folder.scores(root, "reference_again")
+    printed = [[o.get("text", "") for c in nbformat.read(folder.notebook_path(
+        root, "autograded", student), 4).cells if c.cell_type == "code"
+        for o in c.outputs if o.output_type == "stream" and "Epoch" not in o.get("text", "")
+        and "ms/step" not in o.get("text", "")] for student in ("reference", "reference_again")]
+    assert printed[0] == printed[1] and any("ROC AUC" in text for text in printed[0])
+
+
+@pytest.mark.parametrize("design", ALTERNATIVES)
 def test_a_different_correct_design_gets_full_autograded_marks(graded, design):
     root, logs = graded
     name = f"alt_{design}"
@@ -149,11 +164,12 @@ def test_a_different_correct_design_gets_full_autograded_marks(graded, design):
 
 
 def test_a_conv_laplace_design_passes_every_test_of_the_contract(graded):
-    """All but the calibrated AUC, which this design does not reach at a small budget."""
+    """All but the detector's tiers, which this design does not reach at a small budget."""
     root, logs = graded
     assert logs["alt_conv_laplace"].returncode == 0, logs["alt_conv_laplace"].stderr[-3000:]
     cell_scores = folder.scores(root, "alt_conv_laplace")
-    del cell_scores["task4_auc_threshold"]
+    for name in DETECTOR:
+        del cell_scores[name]
     points = notebooks.autograded_points()
     assert cell_scores == {name: points[name] for name in cell_scores}
 
