@@ -18,11 +18,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import statistics
 from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
@@ -279,6 +281,166 @@ class BenchmarkFigure(SphinxDirective):
         return out
 
 
+# --- launch and repository buttons: shown only where _config.yml gives them a real target ---
+# service -> (its name on the site, whether it needs the repository on GitHub)
+LAUNCH_SERVICES = {"binderhub_url": ("Binder", False), "colab_url": ("Google Colab", True),
+                   "jupyterhub_url": ("your course's JupyterHub", False)}
+
+
+def link_options(theme_options: dict) -> dict:
+    """The theme's options with the repository button on exactly when ``repository.url`` is
+    set, and only the launch services that can open the notebook: every one of them clones
+    the repository (Colab only from GitHub), and the hub needs its own ``jupyterhub_url``."""
+    options = dict(theme_options)
+    repository = (options.get("repository_url") or "").strip()
+    on_github = repository.startswith("https://github.com/")
+    launch = dict(options.get("launch_buttons") or {})
+    for key, (_, github_only) in LAUNCH_SERVICES.items():
+        if not repository or (github_only and not on_github):
+            launch[key] = ""
+    options["launch_buttons"] = launch
+    options["repository_url"] = repository
+    options["use_repository_button"] = bool(repository)
+    return options
+
+
+def launch_services(theme_options: dict) -> list[str]:
+    """Names of the launch services a notebook page offers, in the toolbar's order."""
+    launch = link_options(theme_options)["launch_buttons"]
+    return [name for key, (name, _) in LAUNCH_SERVICES.items() if launch.get(key)]
+
+
+def configure_links(app, config):
+    """Apply :func:`link_options` to the theme's options (after jupyter-book set them)."""
+    config.html_theme_options = link_options(config.html_theme_options)
+
+
+def words(names: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+class LaunchNote(SphinxDirective):
+    """What the notebook page's toolbar offers: the download always, and the launch services
+    that ``_config.yml`` configures (none while ``repository.url`` is empty)."""
+
+    def run(self):
+        services = launch_services(self.config.html_theme_options)
+        para = nodes.paragraph()
+        para += [nodes.Text("Its toolbar has a "), nodes.strong(text="download"),
+                 nodes.Text(" button (the "), nodes.literal(text=".ipynb"), nodes.Text(" file)")]
+        if services:
+            para += [nodes.Text(" and "), nodes.strong(text="launch"),
+                     nodes.Text(f" buttons that open it on {words(services)}")]
+        para += nodes.Text(".")
+        return [para]
+
+
+# --- distinct titles, and the solution page's banner and its run beside the stored reference ---
+ASSIGNMENT_TITLE, SOLUTION_TITLE = "Assignment: ", "Reference solution: "
+RUN_OUTPUTS = {  # what the solution prints -> a pattern of it
+    "epochs": re.compile(r"Epoch (\d+)/(\d+)"),
+    "auc": re.compile(r"ROC AUC ([\d.]+), PR AUC ([\d.]+)"),
+    "elbo": re.compile(r"mean ELBO: normal ([−\d.+-]+), anomalous ([−\d.+-]+) nats"),
+}
+
+
+def prefix_title(doctree, prefix: str) -> nodes.section | None:
+    """Put ``prefix`` before the page's first heading; return its section."""
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is not None and isinstance(section[0], nodes.title) \
+            and not section[0].astext().startswith(prefix):
+        section[0].insert(0, nodes.Text(prefix))
+    return section
+
+
+def run_facts(text: str) -> dict:
+    """Epochs trained, the budget, the areas and the mean ELBOs, from the solution's printed
+    output (the last of each); a missing one is a :class:`ResultsError`."""
+    facts = {}
+    for name, pattern in RUN_OUTPUTS.items():
+        found = pattern.findall(text)
+        if not found:
+            raise ResultsError(f"the executed solution printed no {pattern.pattern!r}")
+        facts[name] = found[-1]
+    (trained, budget), (roc, pr), (normal, anomaly) = (facts[k] for k in RUN_OUTPUTS)
+    return {"trained": int(trained), "budget": int(budget), "roc_auc": roc, "pr_auc": pr,
+            "elbo_normal": normal.replace("-", "−"), "elbo_anomaly": anomaly.replace("-", "−")}
+
+
+def solution_banner(env, docname: str) -> nodes.admonition:
+    """A banner that says what the page is and links the students' notebook."""
+    para = nodes.paragraph(text="This is the instructors' reference solution of the assignment, "
+                                "executed when this site was built. The notebook students "
+                                "complete is ")
+    for page in env.config.assignment_pages:
+        para += addnodes.pending_xref("", nodes.inline(text="the assignment page"),
+                                      refdomain="std", reftype="doc", reftarget=f"/{page}",
+                                      refexplicit=True, refdoc=docname)
+    para += nodes.Text(".")
+    return nodes.admonition("", nodes.title(text="Reference solution"), para,
+                            classes=["important", "solution-banner"])
+
+
+def solution_summary(env, text: str) -> list[nodes.Node]:
+    """This build's run (epochs, areas, mean ELBOs) beside the stored reference's numbers."""
+    from ..config import EPOCHS_ENV, GRADING_EPOCHS
+
+    run = run_facts(text)
+    calibration = load_json(env, "calibration.json")
+    records = benchmark_records(env)
+    reference = load_json(env, BENCHMARK).get("reference", {})
+    budget = ("the grading budget" if run["budget"] == GRADING_EPOCHS
+              else f"not the grading budget of {GRADING_EPOCHS}")
+    stopped = ("the budget ended training before early stopping would"
+               if run["trained"] == run["budget"] else "early stopping ended training")
+    intro = nodes.paragraph()
+    intro += [nodes.Text(f"This run trained for {run['trained']} epochs with "),
+              nodes.literal(text=f"{EPOCHS_ENV}={run['budget']}"),
+              nodes.Text(f", {budget} (set in "), nodes.literal(text="vae_anomaly/config.py"),
+              nodes.Text(f"); {stopped}. A single run, whose numbers vary a little from "
+                         "build to build: beside them are the stored reference's, from "),
+              nodes.literal(text="results/"), nodes.Text(".")]
+
+    def spread(metric):
+        stats = calibration["reference"][metric]
+        return (f"{fmt(stats['mean'], '.3f')}\u00a0±\u00a0{fmt(stats['std'], '.3f')} "
+                f"(pass mark {fmt(calibration['thresholds'][metric], '.3f')})")
+
+    normal, _, seeds = method_stats(records, "reference", "elbo_normal")
+    anomaly = method_stats(records, "reference", "elbo_anomaly")[0]
+    rows = [
+        ["Epochs", f"{run['trained']} (at most {run['budget']})",
+         f"{calibration['epochs']}, {calibration['seeds']} seeds (make calibrate)"],
+        ["ROC AUC", run["roc_auc"], spread("roc_auc")],
+        ["PR AUC", run["pr_auc"], spread("pr_auc")],
+        ["Mean ELBO, normal / anomalous (nats)",
+         f"{run['elbo_normal']} / {run['elbo_anomaly']}",
+         f"{fmt(normal, '+.0f')} / {fmt(anomaly, '+.0f')} at {reference.get('epochs', '?')} "
+         f"epochs, {seeds} seeds (make benchmark)"],
+    ]
+    return [intro, table(["Quantity", "This run", "Stored reference"], rows,
+                         classes=["solution-summary"])]
+
+
+def title_pages(app, doctree):
+    """"Assignment: …" and "Reference solution: …" titles; the solution's banner and summary."""
+    docname = app.env.docname
+    if docname in app.config.assignment_pages:
+        prefix_title(doctree, ASSIGNMENT_TITLE)
+    if docname not in app.config.solution_pages:
+        return
+    section = prefix_title(doctree, SOLUTION_TITLE)
+    text = "\n".join(n.astext() for n in doctree.findall(nodes.literal_block))
+    try:
+        summary = solution_summary(app.env, text)
+    except (ResultsError, KeyError) as err:
+        logger.warning(f"solution summary: {err}", location=docname, type="vae_site",
+                       subtype="results")
+        summary = []
+    section[1:1] = [solution_banner(app.env, docname), *summary]
+
+
 def hide_unpublished_solutions(app, config):
     """Drop ``solution_pages`` from the toc and the build unless ``publish_solution``."""
     if config.publish_solution:
@@ -355,7 +517,10 @@ def setup(app):
     app.add_config_value("solution_pages", [], "env")
     app.add_config_value("results_dir", "results", "env")
     app.add_config_value("results_pages", {}, "env")  # docname -> the results folder it reads
+    app.add_config_value("assignment_pages", [], "env")
     app.connect("source-read", note_results_dependencies)
+    app.connect("config-inited", configure_links, priority=902)
+    app.connect("doctree-read", title_pages, priority=400)  # before Sphinx notes the titles
     # after sphinx-external-toc has read _toc.yml (priority 900)
     app.connect("config-inited", hide_unpublished_solutions, priority=901)
     from myst_nb.core import render
@@ -366,4 +531,5 @@ def setup(app):
     app.add_role("result", ResultRole())
     app.add_directive("benchmark-table", BenchmarkTable)
     app.add_directive("benchmark-figure", BenchmarkFigure)
+    app.add_directive("launch-note", LaunchNote)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
