@@ -64,6 +64,9 @@ clean:
 # test's accessibility checker) are vendored from the npm registry so the site works offline.
 BOOK_EPOCHS ?= $(shell $(PY) -c 'from vae_anomaly.config import GRADING_EPOCHS as e; print(e)')
 BOOK_CACHE := _build/.jupyter_cache
+# IPython's folder for the book's kernels: its startup file seeds Keras with GRADING_SEED.
+BOOK_KERNEL := book/_ipython
+BOOK_SEED := $(BOOK_KERNEL)/profile_default/startup/00-grading-seed.py
 MATHJAX_VERSION := 3.2.2
 MATHJAX := book/_static/mathjax
 ASSIGNMENT := release/anomaly_vae/anomaly_vae.ipynb
@@ -71,9 +74,11 @@ JB := $(VENV)/bin/jupyter-book
 .PHONY: book-benchmark
 
 book: $(STAMP) $(MATHJAX)/tex-mml-chtml.js book/assignment/anomaly_vae.ipynb
-	@test -f $(BOOK_CACHE)/VAE_EPOCHS=$(BOOK_EPOCHS) || { rm -rf $(BOOK_CACHE) _build/.doctrees; \
-	  echo "VAE_EPOCHS=$(BOOK_EPOCHS): the solution page is executed again"; }
-	VAE_EPOCHS=$(BOOK_EPOCHS) nice -n 10 $(JB) build . --warningiserror --keep-going
+	@test $(BOOK_CACHE)/VAE_EPOCHS=$(BOOK_EPOCHS) -nt $(BOOK_SEED) || { \
+	  rm -rf $(BOOK_CACHE) _build/.doctrees; \
+	  echo "VAE_EPOCHS=$(BOOK_EPOCHS) or the seed changed: the notebooks are executed again"; }
+	VAE_EPOCHS=$(BOOK_EPOCHS) IPYTHONDIR=$(CURDIR)/$(BOOK_KERNEL) \
+	  nice -n 10 $(JB) build . --warningiserror --keep-going
 	touch $(BOOK_CACHE)/VAE_EPOCHS=$(BOOK_EPOCHS)
 
 # The site's copy of the student notebook (committed: the launch buttons open it).
@@ -89,6 +94,12 @@ $(MATHJAX)/tex-mml-chtml.js:
 	  tar xzf mathjax-$(MATHJAX_VERSION).tgz package/es5 --exclude='*svg*' \
 	    --exclude='node-main.js' --exclude='*-full*'
 	mv $(MATHJAX).tmp/package/es5 $(MATHJAX) && rm -rf $(MATHJAX).tmp
+
+# PNGs of the reference-solution page and of a lab table at 1280 and 390 px, for review
+# (_build/review/, not committed).
+.PHONY: screenshots
+screenshots: book browser
+	$(PY) -m tests.support.screenshots
 
 # Cold build (no _build: every notebook executes) and warm rebuild (nothing changed).
 book-benchmark: $(STAMP) $(MATHJAX)/tex-mml-chtml.js
