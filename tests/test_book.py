@@ -296,6 +296,34 @@ def test_every_page_names_its_licences_author_and_date(visit, page):
                 or "example-course" in h], hosts
 
 
+def test_exercise_answers_are_inside_toggles(visit):
+    """Every solution cell of the exercises is folded (a hidden cell), and the answers written
+    in the text sit in dropdowns that are closed when the page opens."""
+    p = visit.open("book/lab/exercises.html")
+    outputs = p.locator(".cell_output")
+    assert outputs.count() >= 3
+    assert all(outputs.nth(i).evaluate("o => !!o.closest('details:not([open])')")
+               for i in range(outputs.count()))
+    answers = p.locator(".admonition.dropdown")
+    assert answers.count() >= 1
+    for i in range(answers.count()):
+        assert not answers.nth(i).locator("p.pasted-text, .pasted-text").first.is_visible()
+
+
+def test_citations_link_to_the_bibliography(visit):
+    """Each cited work is linked from the text to its entry on the references page."""
+    entries = re.findall(r"^@\w+\{(\w+),", (ROOT / "book" / "references.bib").read_text(), re.M)
+    cited = set()
+    for page in toc_pages():
+        p = visit.open(f"{page}.html")
+        links = p.locator("main a[href*='references.html#']")
+        cited |= {links.nth(i).get_attribute("title") or "" for i in range(links.count())}
+    p = visit.open("book/references.html")
+    assert p.locator("main .citation, main dl.citation > dt, main div.citation").count() \
+        >= len(entries)
+    assert len([c for c in cited if c]) >= len(entries), cited
+
+
 # What a reader sees at a width: axe-core's serious and critical violations, tables wider than
 # the text (desktop) or spilling out of their scroll box (phone), inline code running off the
 # text, figures without real alt text, and the page's own horizontal overflow.
