@@ -183,6 +183,16 @@ def test_page_renders_offline(visit, page):
     assert p.locator("h1").count() >= 1
 
 
+def test_the_front_page_leads_to_the_first_page(visit):
+    """``/`` is a titled page that sends the reader to the intro; no empty index page."""
+    index = (HTML / "index.html").read_text()
+    assert "<title>" in index and 'lang="' in index and "book/intro.html" in index
+    p = visit.open("")
+    p.wait_for_url("**/book/intro.html")
+    assert p.locator("h1").count() >= 1
+    assert not (HTML / "genindex.html").exists(), "an empty general index is published"
+
+
 def test_math_page_is_typeset(visit):
     """The background page's formulas render as MathJax output, from the vendored copy."""
     p = visit.open("book/background.html")

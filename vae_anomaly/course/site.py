@@ -459,6 +459,27 @@ def title_pages(app, doctree):
     section[1:1] = [solution_banner(app.env, docname), *summary]
 
 
+def write_front_page(app, exception):
+    """``index.html``: a page with a title, a language and a link that sends the reader on to
+    the first page (the bare redirect sphinx-external-toc writes is an empty page)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from html import escape
+
+    if not app.config.html_use_index:  # left over from a build that had one
+        (Path(app.outdir) / "genindex.html").unlink(missing_ok=True)
+    first = f"{app.config.root_doc}.html"
+    title = escape(app.config.html_title or app.config.project)
+    (Path(app.outdir) / "index.html").write_text(
+        f'<!DOCTYPE html>\n<html lang="{app.config.language or "en"}">\n<head>\n'
+        f'<meta charset="utf-8">\n<title>{title}</title>\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<meta http-equiv="refresh" content="0; url={first}">\n'
+        f'<link rel="canonical" href="{first}">\n</head>\n<body>\n<main>\n'
+        f'<p><a href="{first}">{title}</a></p>\n</main>\n</body>\n</html>\n',
+        encoding="utf-8")
+
+
 def hide_unpublished_solutions(app, config):
     """Drop ``solution_pages`` from the toc and the build unless ``publish_solution``."""
     if config.publish_solution:
@@ -503,11 +524,14 @@ def terminal_streams(outputs):
 
 
 def tidy_page(app, pagename, templatename, context, doctree):
-    """Launch buttons only on .ipynb pages (Colab cannot open a MyST text page), and each
+    """Launch buttons only on .ipynb pages (Colab cannot open a MyST text page), bibliography
+    entries as list items (docutils gives them a role that a list may not hold), and each
     script once (sphinx-thebe's inline ``const`` is added twice: a console error)."""
     if pagename in app.env.all_docs and not app.env.doc2path(pagename, False).endswith(".ipynb"):
         context["header_buttons"] = [b for b in context.get("header_buttons", [])
                                      if b.get("label") != "launch-buttons"]
+    if "body" in context:  # a bibliography's entries are the items of its list (ARIA)
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
     if "script_files" in context:
         unique = {}
         for js in context["script_files"]:
@@ -539,6 +563,7 @@ def setup(app):
     app.connect("source-read", note_results_dependencies)
     app.connect("config-inited", configure_links, priority=902)
     app.connect("doctree-read", title_pages, priority=400)  # before Sphinx notes the titles
+    app.connect("build-finished", write_front_page, priority=400)  # before sphinx-external-toc
     # after sphinx-external-toc has read _toc.yml (priority 900)
     app.connect("config-inited", hide_unpublished_solutions, priority=901)
     from myst_nb.core import render
