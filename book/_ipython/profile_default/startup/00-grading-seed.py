@@ -1,6 +1,7 @@
 """Runs in every kernel that `make book` starts (IPYTHONDIR=book/_ipython): Keras is seeded
 with the grading seed, as `make calibrate` seeds its runs, so the reference solution's page
-shows a reproducible run rather than whatever the initialisation happened to be."""
+shows the grading seed's run rather than an arbitrary initialisation (multi-threaded
+arithmetic can still move its last digits from one build to the next)."""
 
 try:
     import keras
