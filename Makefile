@@ -40,10 +40,19 @@ kernel: $(STAMP)
 	  $(SUDO) apt-get install -y -qq bubblewrap; }
 	$(PY) -m vae_anomaly.course.sandbox install
 
-# Headless Chromium for the site's browser test.
-browser:
+# Headless Chromium for the site's browser test, and axe-core (npm), the accessibility checker
+# the test injects into every page (vendored like MathJax: the test makes no outside request).
+AXE_VERSION := 4.10.3
+AXE := tests/vendor/axe-core-$(AXE_VERSION)/axe.min.js
+browser: $(AXE)
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq chromium; }
+
+$(AXE):
+	rm -rf $(@D) $(@D).tmp && mkdir -p $(@D).tmp
+	cd $(@D).tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
+	  tar xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE
+	mv $(@D).tmp/package $(@D) && rm -rf $(@D).tmp
 
 # --- checks -------------------------------------------------------------------
 lint: $(STAMP)
@@ -56,9 +65,15 @@ clean:
 	rm -rf _build release submitted autograded autograded_logs feedback gradebook.db autograder/dist autograder/grades
 
 # --- course site (book/instructor.md) ---------------------------------------------
-# The site executes the reference solution with a short training (VAE_EPOCHS) through
-# jupyter-cache; MathJax is vendored from the npm registry so the site works offline.
-BOOK_EPOCHS ?= 2
+# The site executes the reference solution at the grading budget (VAE_EPOCHS, from
+# vae_anomaly/config.py) through jupyter-cache; the cache is cleared when the budget changes
+# (its key is the notebook's code, not the environment). MathJax and axe-core (the browser
+# test's accessibility checker) are vendored from the npm registry so the site works offline.
+BOOK_EPOCHS ?= $(shell $(PY) -c 'from vae_anomaly.config import GRADING_EPOCHS as e; print(e)')
+BOOK_CACHE := _build/.jupyter_cache
+# IPython's folder for the book's kernels: its startup file seeds Keras with GRADING_SEED.
+BOOK_KERNEL := book/_ipython
+BOOK_SEED := $(BOOK_KERNEL)/profile_default/startup/00-grading-seed.py
 MATHJAX_VERSION := 3.2.2
 MATHJAX := book/_static/mathjax
 ASSIGNMENT := release/anomaly_vae/anomaly_vae.ipynb
@@ -66,7 +81,12 @@ JB := $(VENV)/bin/jupyter-book
 .PHONY: book-benchmark
 
 book: $(STAMP) $(MATHJAX)/tex-mml-chtml.js book/assignment/anomaly_vae.ipynb
-	VAE_EPOCHS=$(BOOK_EPOCHS) nice -n 10 $(JB) build . --warningiserror --keep-going
+	@test $(BOOK_CACHE)/VAE_EPOCHS=$(BOOK_EPOCHS) -nt $(BOOK_SEED) || { \
+	  rm -rf $(BOOK_CACHE) _build/.doctrees; \
+	  echo "VAE_EPOCHS=$(BOOK_EPOCHS) or the seed changed: the notebooks are executed again"; }
+	VAE_EPOCHS=$(BOOK_EPOCHS) IPYTHONDIR=$(CURDIR)/$(BOOK_KERNEL) \
+	  nice -n 10 $(JB) build . --warningiserror --keep-going
+	touch $(BOOK_CACHE)/VAE_EPOCHS=$(BOOK_EPOCHS)
 
 # The site's copy of the student notebook (committed: the launch buttons open it).
 $(ASSIGNMENT): source_assignments/anomaly_vae/anomaly_vae.ipynb nbgrader_config.py
@@ -81,6 +101,12 @@ $(MATHJAX)/tex-mml-chtml.js:
 	  tar xzf mathjax-$(MATHJAX_VERSION).tgz package/es5 --exclude='*svg*' \
 	    --exclude='node-main.js' --exclude='*-full*'
 	mv $(MATHJAX).tmp/package/es5 $(MATHJAX) && rm -rf $(MATHJAX).tmp
+
+# PNGs of the reference-solution page and of a lab table at 1280 and 390 px, for review
+# (_build/review/, not committed).
+.PHONY: screenshots
+screenshots: book browser
+	$(PY) -m tests.support.screenshots
 
 # Cold build (no _build: every notebook executes) and warm rebuild (nothing changed).
 book-benchmark: $(STAMP) $(MATHJAX)/tex-mml-chtml.js

@@ -3,7 +3,11 @@ solution with BOOK_EPOCHS epochs, a few minutes on 2 cores; warm, seconds).
 
 The built site is served on 127.0.0.1 and walked in headless Debian Chromium: every page
 of the toc loads with no console error and no request off this machine, its images load,
-its math is typeset; search finds the assignment; next/previous walk the whole book.
+its math is typeset; search finds the assignment; next/previous walk the whole book. At a
+desktop (1280 px) and a phone (390 px) width, axe-core finds no serious or critical
+accessibility problem on any page, tables fit (desktop) or scroll in their own box (phone),
+nothing runs off the page, and every figure has real alt text. The footer's licence, author
+and date, the launch buttons, the titles and the solution page's summary are checked too.
 Screenshots of every page go to ``_build/screenshots/``.
 """
 
@@ -24,9 +28,10 @@ import pytest
 import yaml
 
 from tests.support import published
+from vae_anomaly.config import GRADING_EPOCHS, ROOT
 from vae_anomaly.config import RELEASE as RELEASED
-from vae_anomaly.config import ROOT
 from vae_anomaly.config import SITE_NOTEBOOK as ASSIGNMENT
+from vae_anomaly.course import site
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +40,23 @@ SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (make browser)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+AXE = next(iter(sorted((ROOT / "tests" / "vendor").glob("axe-core-*/axe.min.js"))), None)
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+def book_config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
 
 
 def sphinx_config() -> dict:
-    return yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    return book_config()["sphinx"]["config"]
+
+
+def theme_links() -> dict:
+    """The repository and launch settings of _config.yml, as the theme receives them."""
+    config = book_config()
+    return {"repository_url": config["repository"]["url"],
+            "launch_buttons": config["launch_buttons"]}
 
 
 def toc_pages() -> list[str]:
@@ -103,9 +121,9 @@ def browser():
 class Visit:
     """A page that records console errors and every request that leaves 127.0.0.1."""
 
-    def __init__(self, browser, base):
+    def __init__(self, browser, base, width=WIDTHS["desktop"]):
         self.errors, self.outside = [], []
-        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.page = browser.new_page(viewport={"width": width, "height": 900})
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.route("**/*", self.only_local)
@@ -165,6 +183,16 @@ def test_page_renders_offline(visit, page):
     assert p.locator("h1").count() >= 1
 
 
+def test_the_front_page_leads_to_the_first_page(visit):
+    """``/`` is a titled page that sends the reader to the intro; no empty index page."""
+    index = (HTML / "index.html").read_text()
+    assert "<title>" in index and 'lang="' in index and "book/intro.html" in index
+    p = visit.open("")
+    p.wait_for_url("**/book/intro.html")
+    assert p.locator("h1").count() >= 1
+    assert not (HTML / "genindex.html").exists(), "an empty general index is published"
+
+
 def test_math_page_is_typeset(visit):
     """The background page's formulas render as MathJax output, from the vendored copy."""
     p = visit.open("book/background.html")
@@ -191,7 +219,8 @@ def test_next_and_previous_walk_the_book(visit):
 
 def test_assignment_page_offers_the_notebook(visit):
     """No outputs shown; the download button gives the released notebook byte for byte;
-    launch buttons lead to every service configured in _config.yml."""
+    launch buttons lead to exactly the services that _config.yml gives a real target, and the
+    Repository button shows only with a repository URL."""
     p = visit.open("book/assignment/anomaly_vae.html")
     assert p.locator(".cell_output").count() == 0
     download = p.locator("a.btn-download-source-button")
@@ -199,9 +228,167 @@ def test_assignment_page_offers_the_notebook(visit):
     response = p.request.get(download.evaluate("a => a.href"))
     assert response.ok and response.body() == ASSIGNMENT.read_bytes()
     hrefs = p.locator("a").evaluate_all("links => links.map(a => a.href)")
-    launch = yaml.safe_load((ROOT / "_config.yml").read_text())["launch_buttons"]
-    for key in ("binderhub_url", "colab_url", "jupyterhub_url"):
-        assert any(h.startswith(launch[key]) and "anomaly_vae.ipynb" in h for h in hrefs), key
+    options = site.link_options(theme_links())
+    for key in site.LAUNCH_SERVICES:
+        target = options["launch_buttons"][key]
+        shown = any(target and h.startswith(target) and "anomaly_vae.ipynb" in h for h in hrefs)
+        assert shown == bool(target), f"{key}: {target!r} but shown={shown}"
+    assert (p.locator(".dropdown-launch-buttons").count() > 0) == bool(site.launch_services(
+        theme_links())), "a launch menu without a configured service (or the reverse)"
+    repository = options["repository_url"]
+    assert (p.locator(f"a[href='{repository}']").count() > 0 if repository else
+            p.locator(".btn-source-repository-button").count() == 0)
+
+
+def test_the_intro_promises_what_the_assignment_page_shows(visit):
+    """The intro names the launch services the toolbar offers, and no other."""
+    text = visit.open("book/intro.html").locator("main").inner_text()
+    services = site.launch_services(theme_links())
+    assert "download button" in text
+    assert ("launch buttons" in text) == bool(services)
+    for name, _ in site.LAUNCH_SERVICES.values():
+        assert (name in text) == (name in services), name
+
+
+def test_titles_are_distinct_and_the_solution_has_a_banner(visit):
+    """"Assignment: …" and "Reference solution: …", in the page and in the window title."""
+    titles = {}
+    for page in sphinx_config()["assignment_pages"] + sphinx_config()["solution_pages"]:
+        p = visit.open(f"{page}.html")
+        titles[page] = (p.locator("h1").first.inner_text(), p.title())
+    for page in sphinx_config()["assignment_pages"]:
+        assert all(t.startswith(site.ASSIGNMENT_TITLE) for t in titles[page]), titles[page]
+    for page in sphinx_config()["solution_pages"] if sphinx_config()["publish_solution"] else []:
+        assert all(t.startswith(site.SOLUTION_TITLE) for t in titles[page]), titles[page]
+        banner = visit.open(f"{page}.html").locator(".solution-banner")
+        assert banner.count() == 1 and "reference solution" in banner.inner_text().lower()
+        assert banner.locator("a[href*='assignment/anomaly_vae']").count() == 1
+    assert len({t for pair in titles.values() for t in pair}) == 2 * len(titles)
+
+
+def test_solution_page_trains_at_the_grading_budget_beside_the_stored_reference(visit):
+    """The solution page trained for the grading budget, says so, and quotes the stored
+    reference's numbers (results/calibration.json, results/benchmark.json) beside its own."""
+    if not sphinx_config()["publish_solution"]:
+        pytest.skip("the solution is not published")
+    p = visit.open(f"{sphinx_config()['solution_pages'][0]}.html")
+    text = p.locator("main").inner_text()
+    epochs = [tuple(map(int, m)) for m in re.findall(r"Epoch (\d+)/(\d+)", text)]
+    trained, budget = site.run_facts(text)["trained"], site.run_facts(text)["budget"]
+    assert budget == GRADING_EPOCHS and epochs and epochs[-1] == (trained, budget)
+    summary = p.locator("table.solution-summary").inner_text()
+    assert f"This run trained for {trained} epochs" in text
+    calibration = json.loads((ROOT / "results" / "calibration.json").read_text())
+    for metric in ("roc_auc", "pr_auc"):
+        assert site.fmt(calibration["reference"][metric]["mean"], ".3f") in summary
+        assert site.fmt(calibration["thresholds"][metric], ".3f") in summary
+    records = json.loads((ROOT / "results" / "benchmark.json").read_text())["records"]
+    normal = site.method_stats(records, "reference", "elbo_normal")[0]
+    assert site.fmt(normal, "+.0f") in summary
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_every_page_names_its_licences_author_and_date(visit, page):
+    """The footer: the code's and the text's licences, the author, the date of the build;
+    the favicon loads; no placeholder link (example.org, example.edu, …) anywhere."""
+    p = visit.open(f"{page}.html")
+    footer = p.locator("footer.bd-footer-content").inner_text()
+    assert f"By {book_config()['author']}" in footer
+    assert re.search(r"Last updated on \d{1,2} \w+ \d{4}", footer), footer
+    assert "MIT licence" in footer and "CC BY 4.0" in footer
+    for name in ("LICENSE", "LICENSE-text"):
+        assert name in footer and (ROOT / name).is_file()
+    icon = p.locator("link[rel='icon']")
+    assert icon.count() == 1 and p.request.get(icon.evaluate("l => l.href")).ok
+    hrefs = p.locator("a").evaluate_all("links => links.map(a => a.href)")
+    hosts = {urlparse(h).hostname or "" for h in hrefs}
+    assert not [h for h in hosts if re.search(r"(^|\.)example\.(com|org|net|edu)$", h)
+                or "example-course" in h], hosts
+
+
+def test_exercise_answers_are_inside_toggles(visit):
+    """Every solution cell of the exercises is folded (a hidden cell), and the answers written
+    in the text sit in dropdowns that are closed when the page opens."""
+    p = visit.open("book/lab/exercises.html")
+    outputs = p.locator(".cell_output")
+    assert outputs.count() >= 3
+    assert all(outputs.nth(i).evaluate("o => !!o.closest('details:not([open])')")
+               for i in range(outputs.count()))
+    answers = p.locator(".admonition.dropdown")
+    assert answers.count() >= 1
+    for i in range(answers.count()):
+        assert not answers.nth(i).locator("p.pasted-text, .pasted-text").first.is_visible()
+
+
+def test_citations_link_to_the_bibliography(visit):
+    """Each cited work is linked from the text to its entry on the references page."""
+    entries = re.findall(r"^@\w+\{(\w+),", (ROOT / "book" / "references.bib").read_text(), re.M)
+    cited = set()
+    for page in toc_pages():
+        p = visit.open(f"{page}.html")
+        links = p.locator("main a[href*='references.html#']")
+        cited |= {links.nth(i).get_attribute("title") or "" for i in range(links.count())}
+    p = visit.open("book/references.html")
+    assert p.locator("main .citation, main dl.citation > dt, main div.citation").count() \
+        >= len(entries)
+    assert len([c for c in cited if c]) >= len(entries), cited
+
+
+# What a reader sees at a width: axe-core's serious and critical violations, tables wider than
+# the text (desktop) or spilling out of their scroll box (phone), inline code running off the
+# text, figures without real alt text, and the page's own horizontal overflow.
+LAYOUT = """width => {
+  const article = document.querySelector('.bd-article');
+  const right = article.getBoundingClientRect().right + 1;
+  const tables = [...article.querySelectorAll('table')].map(t => {
+    const box = t.closest('.pst-scrollable-table-container') || t.parentElement;
+    return {caption: (t.caption ? t.caption.textContent : t.textContent).slice(0, 60),
+            wider: t.scrollWidth > box.clientWidth + 1,
+            scrolls: ['auto', 'scroll'].includes(getComputedStyle(box).overflowX),
+            boxRight: box.getBoundingClientRect().right};
+  });
+  const code = [...article.querySelectorAll(':not(pre) > code')]
+    .filter(c => !c.closest('table') && c.getBoundingClientRect().right > right)
+    .map(c => c.textContent);
+  const alts = [...article.querySelectorAll('img')].map(i => i.getAttribute('alt') || '');
+  return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+          tables, code, alts};
+}"""
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_is_accessible_and_fits(browser, server, page, width):
+    """axe-core (vendored from npm by `make browser`) injected into the page reports no
+    serious or critical violation; tables fit the text at 1280 px and scroll in their own box
+    at 390 px; no inline code and nothing else runs off the page; every figure has alt text
+    that describes it (not a file name)."""
+    assert AXE is not None, "axe-core is missing: run `make browser`"
+    visit = Visit(browser, server, WIDTHS[width])
+    try:
+        p = visit.open(f"{page}.html")
+        if p.locator(".math").count():
+            p.wait_for_function("() => window.MathJax && MathJax.startup")
+            p.evaluate("() => MathJax.startup.promise")
+        p.add_script_tag(content=AXE.read_text())
+        violations = p.evaluate("""async () => (await axe.run(document, {resultTypes:
+            ['violations']})).violations.filter(v => ['serious', 'critical'].includes(v.impact))
+            .map(v => `${v.id} (${v.impact}): ${v.nodes.length} × ${v.nodes[0].target}`)""")
+        assert not violations, f"axe-core at {WIDTHS[width]} px: {violations}"
+        layout = p.evaluate(LAYOUT, WIDTHS[width])
+        assert layout["page"] <= layout["window"], f"the page scrolls sideways: {layout['page']} px"
+        if width == "desktop":
+            wide = [t["caption"] for t in layout["tables"] if t["wider"]]
+            assert not wide, f"tables wider than the text at 1280 px: {wide}"
+        else:
+            stuck = [t["caption"] for t in layout["tables"] if t["wider"] and not t["scrolls"]]
+            assert not stuck, f"wide tables that do not scroll: {stuck}"
+        assert not layout["code"], f"inline code running off the page: {layout['code']}"
+        bad = [a for a in layout["alts"]
+               if len(a.split()) < 3 or re.search(r"\.(png|jpe?g|svg|gif)$|/", a)]
+        assert not bad, f"figures without real alt text: {bad}"
+    finally:
+        visit.close()
 
 
 def test_search_finds_the_assignment(visit):

@@ -94,3 +94,48 @@ def test_the_sites_claims_hold_for_the_stored_benchmark():
     # baselines.md: PCA-50 beats the VAE; PCA-16 and the distance-based methods do not
     assert mean("pca50") > mean("reference")
     assert mean("reference") > max(mean(m) for m in ("pca16", "knn_pca50", "isolation_forest"))
+
+
+def test_buttons_need_a_real_repository():
+    """No repository URL: no Repository button and no launch service; a GitHub repository:
+    Binder and Colab; a hub only with its own URL; Colab only from GitHub."""
+    services = {"binderhub_url": "https://mybinder.org",
+                "colab_url": "https://colab.research.google.com", "jupyterhub_url": ""}
+    unset = site.link_options({"repository_url": "", "launch_buttons": services})
+    assert not unset["use_repository_button"]
+    assert not any(unset["launch_buttons"][key] for key in site.LAUNCH_SERVICES)
+    assert site.launch_services({"repository_url": "", "launch_buttons": services}) == []
+
+    github = {"repository_url": "https://github.com/a/b", "launch_buttons": services}
+    assert site.link_options(github)["use_repository_button"]
+    assert site.launch_services(github) == ["Binder", "Google Colab"]
+    hub = dict(services, jupyterhub_url="https://hub.uni.edu")
+    gitlab = {"repository_url": "https://gitlab.com/a/b", "launch_buttons": hub}
+    assert site.launch_services(gitlab) == ["Binder", "your course's JupyterHub"]
+
+
+def test_service_names_read_as_a_list():
+    assert site.words(["Binder"]) == "Binder"
+    assert site.words(["Binder", "Colab"]) == "Binder or Colab"
+    assert site.words(["A", "B", "C"]) == "A, B or C"
+
+
+def test_the_solutions_printed_run_is_read_back():
+    """Epochs trained, budget, areas and mean ELBOs from the executed solution's output."""
+    printed = ("Epoch 1/4\n 422/422 loss: 9\nEpoch 2/4\n 422/422 loss: 5\n"
+               "mean ELBO: normal 324.6, anomalous -12.3 nats\nROC AUC 0.842, PR AUC 0.296\n")
+    assert site.run_facts(printed) == {"trained": 2, "budget": 4, "roc_auc": "0.842",
+                                       "pr_auc": "0.296", "elbo_normal": "324.6",
+                                       "elbo_anomaly": "−12.3"}
+    with pytest.raises(site.ResultsError, match="printed no"):
+        site.run_facts("Epoch 1/4\n")
+
+
+def test_the_code_and_the_text_have_a_licence():
+    """LICENSE (MIT, the code) and LICENSE-text (CC BY 4.0, the text), named in the README."""
+    from vae_anomaly.config import ROOT
+
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    assert "creativecommons.org/licenses/by/4.0" in (ROOT / "LICENSE-text").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "`LICENSE`" in readme and "`LICENSE-text`" in readme and "CC BY 4.0" in readme

@@ -20,7 +20,8 @@ NUMBER = re.compile(r"(?<![\w.])[−-]?\d+(?:[.,]\d+)*(?:e[−-]?\d+)?")
 
 
 class _Text(HTMLParser):
-    """The text of an HTML page's ``<main>`` element, scripts and styles left out."""
+    """The text of an HTML page's ``<main>`` element, scripts, styles and footers left out
+    (the footer's date of the build and licence versions are no published result)."""
 
     def __init__(self):
         super().__init__()
@@ -29,13 +30,13 @@ class _Text(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag == "main" or self.depth:
             self.depth += 1
-        if tag in ("script", "style"):
+        if tag in ("script", "style", "footer"):
             self.skip += 1
 
     def handle_endtag(self, tag):
         if self.depth:
             self.depth -= 1
-        if tag in ("script", "style") and self.skip:
+        if tag in ("script", "style", "footer") and self.skip:
             self.skip -= 1
 
     def handle_data(self, data):

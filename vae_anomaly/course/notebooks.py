@@ -80,11 +80,37 @@ def answers(source: Path = SOURCE) -> dict[str, str]:
             if utils.is_solution(c)}
 
 
+# Alt text of the solution's figures on the course site (myst-nb reads it from the cell's
+# ``mystnb.image.alt`` metadata), by the grade id of the cell that draws them.
+FIGURE_ALT = {
+    "task1_plots": "Three rows of ten random Fashion-MNIST thumbnails: training images (no "
+                   "trousers), normal test images, and test trousers.",
+    "task2_training_answer": "Line chart of the mean negative ELBO per training epoch, "
+                             "going down from the first epoch to the last.",
+    "task3_reconstructions": "Ten random training images above their blurred but "
+                             "recognisable reconstructions by the VAE.",
+    "task3_samples": "Twenty garments decoded from codes drawn from the prior: blurry "
+                     "shirts, shoes, bags and dresses.",
+    "task4_distributions": "Histograms, then kernel density estimates, of the test images' "
+                           "ELBO: normal images in green, trousers in red, the trousers "
+                           "mostly to the left of the normal images, with an overlap.",
+    "task4_detection_answer": "The ROC curve, well above the dotted chance diagonal, and "
+                              "the precision-recall curve, above the dotted chance level of "
+                              "the 10% anomaly rate; the legends give the areas.",
+    "task4_reconstructions": "Ten normal test images and ten test trousers, each above its "
+                             "reconstruction: the trousers come back as dress-like shapes "
+                             "with the gap between the legs filled in.",
+}
+
+
 def solution_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The readable solution: solutions in, hidden tests and nbgrader metadata out."""
+    """The readable solution: solutions in, hidden tests and nbgrader metadata out, and the
+    site's alt text on the cells that draw figures."""
     nb = copy.deepcopy(source)
     cells = []
     for cell in nb.cells:
+        if grade_id(cell) in FIGURE_ALT:
+            cell.metadata["mystnb"] = {"image": {"alt": FIGURE_ALT[grade_id(cell)]}}
         cell.metadata.pop("nbgrader", None)
         cell.source = strip_markers(cell.source)
         if cell.cell_type == "code":

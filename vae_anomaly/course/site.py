@@ -18,11 +18,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import statistics
 from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
@@ -223,6 +225,17 @@ def table(headings, rows, classes=()):
     return nodes.table("", tgroup, classes=list(classes))
 
 
+def anomaly_rate() -> float:
+    """The share of anomalies in the test set: Fashion-MNIST's test classes are equal in size."""
+    from ..data import CLASS_NAMES
+
+    return 1 / len(CLASS_NAMES)
+
+
+# metric -> its value for a detector that guesses (the ROC AUC's diagonal, the AP's base rate)
+CHANCE = {"roc_auc": lambda: 0.5, "ap": anomaly_rate}
+
+
 class BenchmarkFigure(SphinxDirective):
     """A dot plot of one metric per method (each seed a dot, the mean a bar); content = caption."""
 
@@ -242,7 +255,9 @@ class BenchmarkFigure(SphinxDirective):
             return []
         uri = "/" + Path(os.path.relpath(png, self.env.srcdir)).as_posix()
         label = METRICS.get(metric, (metric,))[0]
-        figure = nodes.figure("", nodes.image(uri=uri, alt=f"{label} of every method"))
+        alt = (f"Dot plot of the {label} of every method, one dot per seed and a bar at the mean"
+               + (", with a dashed line at chance" if metric in CHANCE else ""))
+        figure = nodes.figure("", nodes.image(uri=uri, alt=alt))
         caption = nodes.caption()
         self.state.nested_parse(self.content, self.content_offset, caption)
         figure += nodes.caption("", "", *caption.children[0].children) if caption.children \
@@ -263,8 +278,8 @@ class BenchmarkFigure(SphinxDirective):
             ax.scatter(values, [i] * len(values), color="tab:blue", alpha=0.6, zorder=3)
             if values:
                 ax.plot([sum(values) / len(values)] * 2, [i - 0.3, i + 0.3], color="k", zorder=4)
-        if metric == "roc_auc":
-            ax.axvline(0.5, color="grey", ls="--", lw=1, label="chance")
+        if metric in CHANCE:
+            ax.axvline(CHANCE[metric](), color="grey", ls="--", lw=1, label="chance")
             ax.legend(loc="lower right", frameon=False)
         ax.set_yticks(range(len(methods)), [method_label(records, m)[0] for m in methods])
         ax.invert_yaxis()
@@ -277,6 +292,192 @@ class BenchmarkFigure(SphinxDirective):
         fig.savefig(out)
         plt.close(fig)
         return out
+
+
+# --- launch and repository buttons: shown only where _config.yml gives them a real target ---
+# service -> (its name on the site, whether it needs the repository on GitHub)
+LAUNCH_SERVICES = {"binderhub_url": ("Binder", False), "colab_url": ("Google Colab", True),
+                   "jupyterhub_url": ("your course's JupyterHub", False)}
+
+
+def link_options(theme_options: dict) -> dict:
+    """The theme's options with the repository button on exactly when ``repository.url`` is
+    set, and only the launch services that can open the notebook: every one of them clones
+    the repository (Colab only from GitHub), and the hub needs its own ``jupyterhub_url``."""
+    options = dict(theme_options)
+    repository = (options.get("repository_url") or "").strip()
+    on_github = repository.startswith("https://github.com/")
+    launch = dict(options.get("launch_buttons") or {})
+    for key, (_, github_only) in LAUNCH_SERVICES.items():
+        if not repository or (github_only and not on_github):
+            launch[key] = ""
+    options["launch_buttons"] = launch
+    options["repository_url"] = repository
+    options["use_repository_button"] = bool(repository)
+    return options
+
+
+def launch_services(theme_options: dict) -> list[str]:
+    """Names of the launch services a notebook page offers, in the toolbar's order."""
+    launch = link_options(theme_options)["launch_buttons"]
+    return [name for key, (name, _) in LAUNCH_SERVICES.items() if launch.get(key)]
+
+
+def configure_links(app, config):
+    """Apply :func:`link_options` to the theme's options (after jupyter-book set them)."""
+    config.html_theme_options = link_options(config.html_theme_options)
+
+
+def words(names: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+class LaunchNote(SphinxDirective):
+    """What the notebook page's toolbar offers: the download always, and the launch services
+    that ``_config.yml`` configures (none while ``repository.url`` is empty)."""
+
+    def run(self):
+        services = launch_services(self.config.html_theme_options)
+        para = nodes.paragraph()
+        para += [nodes.Text("Its toolbar has a "), nodes.strong(text="download"),
+                 nodes.Text(" button (the "), nodes.literal(text=".ipynb"), nodes.Text(" file)")]
+        if services:
+            para += [nodes.Text(" and "), nodes.strong(text="launch"),
+                     nodes.Text(f" buttons that open it on {words(services)}")]
+        para += nodes.Text(".")
+        return [para]
+
+
+# --- distinct titles, and the solution page's banner and its run beside the stored reference ---
+ASSIGNMENT_TITLE, SOLUTION_TITLE = "Assignment: ", "Reference solution: "
+RUN_OUTPUTS = {  # what the solution prints -> a pattern of it
+    "epochs": re.compile(r"Epoch (\d+)/(\d+)"),
+    "auc": re.compile(r"ROC AUC ([\d.]+), PR AUC ([\d.]+)"),
+    "elbo": re.compile(r"mean ELBO: normal ([−\d.+-]+), anomalous ([−\d.+-]+) nats"),
+}
+
+
+def prefix_title(doctree, prefix: str) -> nodes.section | None:
+    """Put ``prefix`` before the page's first heading; return its section."""
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is not None and isinstance(section[0], nodes.title) \
+            and not section[0].astext().startswith(prefix):
+        section[0].insert(0, nodes.Text(prefix))
+    return section
+
+
+def run_facts(text: str) -> dict:
+    """Epochs trained, the budget, the areas and the mean ELBOs, from the solution's printed
+    output (the last of each); a missing one is a :class:`ResultsError`."""
+    facts = {}
+    for name, pattern in RUN_OUTPUTS.items():
+        found = pattern.findall(text)
+        if not found:
+            raise ResultsError(f"the executed solution printed no {pattern.pattern!r}")
+        facts[name] = found[-1]
+    (trained, budget), (roc, pr), (normal, anomaly) = (facts[k] for k in RUN_OUTPUTS)
+    return {"trained": int(trained), "budget": int(budget), "roc_auc": roc, "pr_auc": pr,
+            "elbo_normal": normal.replace("-", "−"), "elbo_anomaly": anomaly.replace("-", "−")}
+
+
+def solution_banner(env, docname: str) -> nodes.admonition:
+    """A banner that says what the page is and links the students' notebook."""
+    para = nodes.paragraph(text="This is the instructors' reference solution of the assignment, "
+                                "executed when this site was built. The notebook students "
+                                "complete is ")
+    for page in env.config.assignment_pages:
+        para += addnodes.pending_xref("", nodes.inline(text="the assignment page"),
+                                      refdomain="std", reftype="doc", reftarget=f"/{page}",
+                                      refexplicit=True, refdoc=docname)
+    para += nodes.Text(".")
+    return nodes.admonition("", nodes.title(text="Reference solution"), para,
+                            classes=["important", "solution-banner"])
+
+
+def solution_summary(env, text: str) -> list[nodes.Node]:
+    """This build's run (epochs, areas, mean ELBOs) beside the stored reference's numbers."""
+    from ..config import EPOCHS_ENV, GRADING_EPOCHS, GRADING_SEED
+
+    run = run_facts(text)
+    calibration = load_json(env, "calibration.json")
+    records = benchmark_records(env)
+    reference = load_json(env, BENCHMARK).get("reference", {})
+    budget = ("the grading budget" if run["budget"] == GRADING_EPOCHS
+              else f"not the grading budget of {GRADING_EPOCHS}")
+    stopped = ("the budget ended training before early stopping would"
+               if run["trained"] == run["budget"] else "early stopping ended training")
+    intro = nodes.paragraph()
+    intro += [nodes.Text(f"This run trained for {run['trained']} epochs with "),
+              nodes.literal(text=f"{EPOCHS_ENV}={run['budget']}"),
+              nodes.Text(f", {budget} (set in "), nodes.literal(text="vae_anomaly/config.py"),
+              nodes.Text(f"), and Keras seeded with {GRADING_SEED}, the grading seed "
+                         f"(make book); {stopped}. Beside its numbers are those of the "
+                         "stored reference runs at the same budget, from "),
+              nodes.literal(text="results/"), nodes.Text(".")]
+
+    seeded = next((r for r in calibration["reference"].get("runs", [])
+                   if r.get("seed") == GRADING_SEED), None)
+
+    def spread(metric):
+        stats = calibration["reference"][metric]
+        return (f"{fmt(stats['mean'], '.3f')}\u00a0±\u00a0{fmt(stats['std'], '.3f')}"
+                + (f"; seed {GRADING_SEED}: {fmt(seeded[metric], '.3f')}" if seeded else "")
+                + f"; pass mark {fmt(calibration['thresholds'][metric], '.3f')}")
+
+    normal, _, seeds = method_stats(records, "reference", "elbo_normal")
+    anomaly = method_stats(records, "reference", "elbo_anomaly")[0]
+    rows = [
+        ["Epochs", f"{run['trained']} (at most {run['budget']})",
+         f"{calibration['epochs']}, {calibration['seeds']} seeds (make calibrate)"],
+        ["ROC AUC", run["roc_auc"], spread("roc_auc")],
+        ["PR AUC", run["pr_auc"], spread("pr_auc")],
+        ["Mean ELBO, normal / anomalous (nats)",
+         f"{run['elbo_normal']} / {run['elbo_anomaly']}",
+         f"{fmt(normal, '+.0f')} / {fmt(anomaly, '+.0f')} at {reference.get('epochs', '?')} "
+         f"epochs, {seeds} seeds (make benchmark)"],
+    ]
+    return [intro, table(["Quantity", "This run", "Stored reference"], rows,
+                         classes=["solution-summary"])]
+
+
+def title_pages(app, doctree):
+    """"Assignment: …" and "Reference solution: …" titles; the solution's banner and summary."""
+    docname = app.env.docname
+    if docname in app.config.assignment_pages:
+        prefix_title(doctree, ASSIGNMENT_TITLE)
+    if docname not in app.config.solution_pages:
+        return
+    section = prefix_title(doctree, SOLUTION_TITLE)
+    text = "\n".join(n.astext() for n in doctree.findall(nodes.literal_block))
+    try:
+        summary = solution_summary(app.env, text)
+    except (ResultsError, KeyError) as err:
+        logger.warning(f"solution summary: {err}", location=docname, type="vae_site",
+                       subtype="results")
+        summary = []
+    section[1:1] = [solution_banner(app.env, docname), *summary]
+
+
+def write_front_page(app, exception):
+    """``index.html``: a page with a title, a language and a link that sends the reader on to
+    the first page (the bare redirect sphinx-external-toc writes is an empty page)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from html import escape
+
+    if not app.config.html_use_index:  # left over from a build that had one
+        (Path(app.outdir) / "genindex.html").unlink(missing_ok=True)
+    first = f"{app.config.root_doc}.html"
+    title = escape(app.config.html_title or app.config.project)
+    (Path(app.outdir) / "index.html").write_text(
+        f'<!DOCTYPE html>\n<html lang="{app.config.language or "en"}">\n<head>\n'
+        f'<meta charset="utf-8">\n<title>{title}</title>\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<meta http-equiv="refresh" content="0; url={first}">\n'
+        f'<link rel="canonical" href="{first}">\n</head>\n<body>\n<main>\n'
+        f'<p><a href="{first}">{title}</a></p>\n</main>\n</body>\n</html>\n',
+        encoding="utf-8")
 
 
 def hide_unpublished_solutions(app, config):
@@ -323,11 +524,14 @@ def terminal_streams(outputs):
 
 
 def tidy_page(app, pagename, templatename, context, doctree):
-    """Launch buttons only on .ipynb pages (Colab cannot open a MyST text page), and each
+    """Launch buttons only on .ipynb pages (Colab cannot open a MyST text page), bibliography
+    entries as list items (docutils gives them a role that a list may not hold), and each
     script once (sphinx-thebe's inline ``const`` is added twice: a console error)."""
     if pagename in app.env.all_docs and not app.env.doc2path(pagename, False).endswith(".ipynb"):
         context["header_buttons"] = [b for b in context.get("header_buttons", [])
                                      if b.get("label") != "launch-buttons"]
+    if "body" in context:  # a bibliography's entries are the items of its list (ARIA)
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
     if "script_files" in context:
         unique = {}
         for js in context["script_files"]:
@@ -355,7 +559,11 @@ def setup(app):
     app.add_config_value("solution_pages", [], "env")
     app.add_config_value("results_dir", "results", "env")
     app.add_config_value("results_pages", {}, "env")  # docname -> the results folder it reads
+    app.add_config_value("assignment_pages", [], "env")
     app.connect("source-read", note_results_dependencies)
+    app.connect("config-inited", configure_links, priority=902)
+    app.connect("doctree-read", title_pages, priority=400)  # before Sphinx notes the titles
+    app.connect("build-finished", write_front_page, priority=400)  # before sphinx-external-toc
     # after sphinx-external-toc has read _toc.yml (priority 900)
     app.connect("config-inited", hide_unpublished_solutions, priority=901)
     from myst_nb.core import render
@@ -366,4 +574,5 @@ def setup(app):
     app.add_role("result", ResultRole())
     app.add_directive("benchmark-table", BenchmarkTable)
     app.add_directive("benchmark-figure", BenchmarkFigure)
+    app.add_directive("launch-note", LaunchNote)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
