@@ -2,16 +2,24 @@
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (
-                                    AssignLatePenalties,
-                                    CheckCellMetadata,
-                                    Execute,
-                                    IgnorePattern,
-                                    LimitOutput,
-                                    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
 )
 
 from vae_anomaly.config import CELL_TIMEOUT, KERNEL_NAME
-from vae_anomaly.course.nbgrader_integrity import FlagInGradebook, VerifyChecks
+from vae_anomaly.course.nbgrader_integrity import (
+    FlagInGradebook,
+    ForgetCopiedCells,
+    VerifyChecks,
+)
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -25,6 +33,10 @@ c.CourseDirectory.source_directory = "source_assignments"
 c.Execute.kernel_name = KERNEL_NAME
 c.Execute.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
+
+# A copied test cell is graded once (nbgrader alone would refuse the notebook).
+c.Autograde.sanitize_preprocessors = [ClearOutput, ForgetCopiedCells, DeduplicateIds,
+                                      OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
 
 # Test cells are trusted only with their check's record; the gradebook marks the rest.
 c.Autograde.autograde_preprocessors = [

@@ -185,9 +185,13 @@ def test_aucs_use_the_anomaly_as_positive_class():
 # --- the calibration that sets the AUC pass marks ------------------------------------------
 
 def stored_runs() -> list[dict]:
+    """The family's runs that the calibration was derived from, in the sweep's order."""
     cal = grading.calibration()
-    return [json.loads(f.read_text()) for f in sorted(
-        (calibrate.RUNS / f"epochs{cal['epochs']}").glob("*/seed*.json"))]
+    family = designs.names("correct") + designs.names("pitfall")
+    seeds = {n: cal["seeds"] if designs.load(n).kind == "correct" else cal["pitfall_seeds"]
+             for n in family}
+    return [json.loads(calibrate.run_file(n, s, cal["epochs"]).read_text())
+            for s in range(cal["seeds"]) for n in family if s < seeds[n]]
 
 
 def test_calibration_covers_the_family_and_follows_its_rule():

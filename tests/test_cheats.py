@@ -51,15 +51,16 @@ CORPUS = {
     "rebind_grading": Case("rebind_grading.py", zero=["task1_split_counts"], flagged=BOTH),
     "rebind_sklearn": Case("rebind_sklearn.py", zero=["task1_split_counts"], flagged=BOTH),
     "rebind_numpy": Case("rebind_numpy.py", zero=["task1_split_counts"], flagged=BOTH),
+    # nbgrader would count the hidden failures as passes; otter scores its own checks
     "exception_handler": Case("exception_handler.py", base="weak", budget=GRADING_EPOCHS,
-                              zero=["task4_auc_threshold"], flagged=BOTH),
+                              zero=["task4_auc_threshold"], flagged=("nbgrader",)),
     "otter_tests_rewritten": Case("otter_tests.py", base="weak", budget=GRADING_EPOCHS,
                                   zero=["task4_auc_threshold"], flagged=("otter",)),
-    # on a correct model: the arrays earn nothing (an AUC of 1.0 from them would be flagged)
-    "constant_arrays": Case("constant_arrays.py", after="task4_detection_answer", base="full",
-                            budget=GRADING_EPOCHS, zero=["task4_elbo_matches"]),
-    "shifted_arrays": Case("shifted_arrays.py", after="task4_detection_answer", base="full",
-                           budget=GRADING_EPOCHS, zero=["task4_elbo_matches"]),
+    "constant_arrays": Case("constant_arrays.py", after="task4_elbo_answer", base="weak",
+                            budget=GRADING_EPOCHS,
+                            zero=["task4_elbo_matches", "task4_auc_threshold"]),
+    "shifted_arrays": Case("shifted_arrays.py", after="task4_elbo_answer", base="weak",
+                           budget=GRADING_EPOCHS, zero=["task4_auc_threshold"]),
     "swap_negative_elbo": Case("swap_negative_elbo.py", after="task3_samples", base="weak",
                                budget=GRADING_EPOCHS,
                                zero=["task4_elbo_matches", *DETECTOR], flagged=BOTH),
@@ -89,7 +90,9 @@ def base_notebook(release, base):
         nb = copy.deepcopy(task1)
         if base == "duplicate":  # a student copied a test cell below itself
             index = nb.cells.index(cell(nb, "task1_split_counts"))
-            nb.cells.insert(index + 1, copy.deepcopy(nb.cells[index]))
+            copied = copy.deepcopy(nb.cells[index])
+            copied.id = "copied-test-cell"  # Jupyter gives a copy a new id, the same metadata
+            nb.cells.insert(index + 1, copied)
         if base == "ir":
             nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
         return nb
@@ -139,7 +142,7 @@ def graded(tmp_path_factory):
                  "base_task1", "base_weak"]:
         budget = cases[name].budget if name in cases else (
             SMALL_BUDGET if name == "base_task1" else GRADING_EPOCHS)
-        logs[name] = folder.autograde(root, name, epochs=budget, timeout=120)
+        logs[name] = folder.autograde(root, name, epochs=budget)
     otter = {}
     for name in ["vandal", VICTIM, *[n for n in cases if n not in ("vandal", VICTIM)],
                  "base_task1", "base_weak"]:

@@ -127,8 +127,10 @@ def calibration(path: str | os.PathLike | None = None) -> dict:
     return json.loads(path.read_text())
 
 
+@cache
 def marks() -> dict:
-    """The detector test's marks: ``not_inverted``, ``calibrated`` and ``flag_above``."""
+    """The detector test's marks: ``not_inverted``, ``calibrated`` and ``flag_above``, read
+    once (the grading kernel's guard reads them before any student code runs)."""
     return calibration()["marks"]
 
 

@@ -37,7 +37,7 @@ FORBIDDEN_IMPORTS = ("ctypes", "gc", "importlib", "inspect", "otter", "nbgrader"
                      "jupyter_client", "ipykernel", "vae_anomaly.grading", "vae_anomaly.guard",
                      "vae_anomaly.integrity", "builtins", "sqlite3", "socket", "subprocess",
                      "multiprocessing", "signal")
-FORBIDDEN_TEXT = ("vnd.vae-anomaly", "VAE_EPOCHS", "VAE_CALIBRATION", "gradebook")
+FORBIDDEN_TEXT = ("vnd.vae-anomaly", "VAE_CALIBRATION", "FASHION_MNIST_DIR")
 
 
 @dataclass(frozen=True)

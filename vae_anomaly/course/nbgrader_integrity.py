@@ -77,3 +77,18 @@ class FlagInGradebook(NbGraderPreprocessor):
                 comments[0].auto_comment = "flagged for review: " + "; ".join(reasons)
             gb.db.commit()
         return nb, resources
+
+
+class ForgetCopiedCells(NbGraderPreprocessor):
+    """A cell a student copied keeps the grade id of its original: the copy becomes a plain
+    cell (the original is graded once), where nbgrader would refuse the whole notebook."""
+
+    def preprocess(self, nb, resources):
+        seen = set()
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in seen:
+                del cell.metadata["nbgrader"]
+            elif grade_id:
+                seen.add(grade_id)
+        return nb, resources
