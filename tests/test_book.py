@@ -280,8 +280,8 @@ def test_solution_page_trains_at_the_grading_budget_beside_the_stored_reference(
     assert f"This run trained for {trained} epochs" in text
     calibration = json.loads((ROOT / "results" / "calibration.json").read_text())
     for metric in ("roc_auc", "pr_auc"):
-        assert site.fmt(calibration["reference"][metric]["mean"], ".3f") in summary
-        assert site.fmt(calibration["thresholds"][metric], ".3f") in summary
+        assert site.fmt(calibration["designs"]["reference"][metric]["mean"], ".3f") in summary
+        assert site.fmt(calibration["marks"]["calibrated"][metric], ".3f") in summary
     records = json.loads((ROOT / "results" / "benchmark.json").read_text())["records"]
     normal = site.method_stats(records, "reference", "elbo_normal")[0]
     assert site.fmt(normal, "+.0f") in summary
