@@ -216,7 +216,8 @@ def test_a_submission_sees_no_course_file(graded):
     text = "".join(o.get("text", "") for o in autograded(root, "spy").cells[
         1 + autograded(root, "spy").cells.index(cell(autograded(root, "spy"),
                                                       "task1_split_answer"))].outputs)
-    assert text.startswith("SPY") and "True" not in text and "gradebook" not in text
+    assert text.startswith("SPY") and "True" not in text
+    assert "'../../../gradebook.db': False" in text
     assert text.rstrip().endswith("[]")  # no source or submitted notebook anywhere
 
 

@@ -421,6 +421,8 @@ def _detector(ns) -> dict:
     changed = _changed_since_training(negative_elbo, ns)
     if changed:
         raise Flagged(changed)
+    if guard.state["epochs"] < 1:
+        raise Failed("the detector is graded on your trained VAE: train it with fit")
     sizes = [f["images"] for f in guard.state["fits"] if f["images"] is not None]
     if sizes and max(sizes) < 0.9 * len(reference_split().x_train):
         raise Failed(f"the detector is graded on a VAE trained on all of x_train; your "
