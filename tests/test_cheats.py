@@ -40,6 +40,7 @@ class Case:
     budget: int = SMALL_BUDGET
     zero: list = field(default_factory=list)  # cells that must score zero
     flagged: tuple = ()  # the tools that must flag it for review
+    may_flag: tuple = ()  # the tools that may flag it (its cheat fails there either way)
     like_base: bool = False  # an honest case: scores of its base, not flagged
 
 
@@ -55,7 +56,7 @@ CORPUS = {
     "exception_handler": Case("exception_handler.py", base="weak", budget=GRADING_EPOCHS,
                               zero=["task4_auc_threshold"], flagged=("nbgrader",)),
     "otter_tests_rewritten": Case("otter_tests.py", base="weak", budget=GRADING_EPOCHS,
-                                  zero=["task4_auc_threshold"], flagged=("otter",)),
+                                  zero=["task4_auc_threshold"], may_flag=("otter",)),
     "constant_arrays": Case("constant_arrays.py", after="task4_elbo_answer", base="weak",
                             budget=GRADING_EPOCHS,
                             zero=["task4_elbo_matches", "task4_auc_threshold"]),
@@ -186,9 +187,6 @@ def test_each_cheat_loses_its_points_in_nbgrader(graded, name):
         assert banner.startswith("**Flagged for review.**")
     if case.like_base:
         assert scores == nbgrader_scores(root, base_of(case))
-    if case.base == "full":
-        assert scores["task4_auc_threshold"] == notebooks.autograded_points()[
-            "task4_auc_threshold"]
 
 
 @pytest.mark.parametrize("name", [n for n in CORPUS if n not in OTTER_SKIPS])
@@ -197,7 +195,9 @@ def test_each_cheat_loses_its_points_in_otter(graded, name):
     case = CORPUS[name]
     result = otter[name]
     assert {g: result.scores.get(g, 0.0) for g in case.zero} == dict.fromkeys(case.zero, 0.0)
-    assert ("flagged for review" in result.message) == ("otter" in case.flagged), result.message
+    if "otter" not in case.may_flag:
+        assert ("flagged for review" in result.message) == ("otter" in case.flagged), \
+            result.message
     if case.like_base:
         assert result.scores == otter[base_of(case)].scores, result.message
 
@@ -225,8 +225,10 @@ def test_an_attacker_graded_first_cannot_make_a_later_victim_pass(graded):
     root, _, otter, before = graded
     nb = autograded(root, "vandal")
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "VANDAL wrote []" in text
+    # the core package is read-only; what it wrote elsewhere stayed in its own sandbox
+    assert "VANDAL blocked" in text and "grading.py" not in text.split("VANDAL wrote")[1]
     assert digests() == before  # the course's grading assets are untouched
+    assert (root / "gradebook.db").read_bytes()[:16] == b"SQLite format 3\x00"
     assert nbgrader_scores(root, VICTIM)["task4_auc_threshold"] == 0
     assert otter[VICTIM].scores["task4_auc_threshold"] == 0
 
