@@ -421,8 +421,9 @@ def _detector(ns) -> dict:
     changed = _changed_since_training(negative_elbo, ns)
     if changed:
         raise Flagged(changed)
-    if guard.state["epochs"] < 1:
-        raise Failed("the detector is graded on your trained VAE: train it with fit")
+    if guard.state["epochs"] < 2:  # Keras' fit(epochs=0) still trains one epoch
+        raise Failed("the detector is graded on your trained VAE: train it with fit for "
+                     "EPOCHS epochs (at least 2)")
     sizes = [f["images"] for f in guard.state["fits"] if f["images"] is not None]
     if sizes and max(sizes) < 0.9 * len(reference_split().x_train):
         raise Failed(f"the detector is graded on a VAE trained on all of x_train; your "
