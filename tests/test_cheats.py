@@ -118,13 +118,13 @@ def digests() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, otter_dist):
     """Every case graded by both tools; the attacker ("vandal") before its victim."""
     before = digests()
     root = tmp_path_factory.mktemp("course")
     folder.make_course(root)
     release = folder.release_notebook(root)
-    student = nbformat.read(config.AUTOGRADER_DIST / "student" / f"{ASSIGNMENT}.ipynb", 4)
+    student = nbformat.read(otter_dist / "student" / f"{ASSIGNMENT}.ipynb", 4)
     otter_dir = tmp_path_factory.mktemp("otter")
     cases = {**CORPUS, VICTIM: Case(None, base="weak", budget=GRADING_EPOCHS)}
     for name, case in cases.items():
@@ -144,15 +144,14 @@ def graded(tmp_path_factory):
         budget = cases[name].budget if name in cases else (
             SMALL_BUDGET if name == "base_task1" else GRADING_EPOCHS)
         logs[name] = folder.autograde(root, name, epochs=budget)
-    otter = {}
+    otter, ag_zip = {}, otter_dist / "autograder" / "autograder.zip"
     for name in ["vandal", VICTIM, *[n for n in cases if n not in ("vandal", VICTIM)],
                  "base_task1", "base_weak"]:
         if name in OTTER_SKIPS:
             continue
         budget = cases[name].budget if name in cases else (
             SMALL_BUDGET if name == "base_task1" else GRADING_EPOCHS)
-        otter[name] = otter_grade.grade(otter_dir / f"{name}.ipynb", config.OTTER_ZIP,
-                                        budget, timeout=600)
+        otter[name] = otter_grade.grade(otter_dir / f"{name}.ipynb", ag_zip, budget, timeout=600)
     return root, logs, otter, before
 
 

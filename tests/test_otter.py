@@ -32,11 +32,8 @@ def source():
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory):
-    """``make autograder``'s build, into a temporary folder."""
-    dist = tmp_path_factory.mktemp("otter") / "dist"
-    otter_master.build(SOURCE, ROOT / "autograder", dist, GRADING_EPOCHS, root=ROOT)
-    return dist
+def dist(otter_dist):
+    return otter_dist
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,9 @@ Configured in ``autograder/assignment.yml`` (``plugins``) and shipped with the c
   (``VAE_SANDBOX_SHARE``), since the kernel has its own ``/tmp``.
 * ``before_execution``: the notebook runs in the grading kernel whatever kernelspec it
   names (``ir``, none); where that kernel is not installed (Gradescope), a first cell
-  installs the guard in the plain Python kernel. The student's cells are scanned.
+  installs the guard in the plain Python kernel. otter's own first cell is made to work
+  under any file name, so that each check runs where its test cell stands (as in
+  nbgrader). The student's cells are scanned.
 * ``after_grading``: a question keeps its points only when its check left a passing record
   in the executed notebook and nothing in the notebook reaches into the grading;
   otherwise it scores zero and the results say "flagged for review: …".
@@ -24,9 +26,13 @@ from . import integrity
 from .config import KERNEL_NAME, SANDBOX_SHARE_ENV
 
 GUARD_CELL = "import vae_anomaly.guard as _vae_guard\n_vae_guard.install()"
-OTTER_CELLS = re.compile(r'(# Initialize Otter\n)?import otter\ngrader = otter\.Notebook\([^)]*\)'
-                         r'|grader\.check\("\w+"\)|(#[^\n]*\n)*grader\.export\([^)]*\)'
-                         r'|' + re.escape(GUARD_CELL))
+# otter's init cell names the notebook file, which otter reads: under any other name (every
+# submission of a class) it fails, and the checks would all run after the last cell instead
+# of where the test cells stand, as nbgrader runs them.
+INIT_CELL = "import otter\ngrader = otter.Notebook()"
+INIT = re.compile(r'(# Initialize Otter\n)?import otter\ngrader = otter\.Notebook\([^)]*\)')
+OTTER_CELLS = re.compile(INIT.pattern + r'|grader\.check\("\w+"\)'
+                         r'|(#[^\n]*\n)*grader\.export\([^)]*\)|' + re.escape(GUARD_CELL))
 
 
 def grading_kernel_installed() -> bool:
@@ -60,6 +66,9 @@ class GradingPlugin(AbstractOtterPlugin):
 
         self.findings = integrity.scan(student_notebook(submission))
         spec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        submission.cells = [c for c in submission.cells
+                            if not (c.cell_type == "code" and INIT.fullmatch(c.source.strip()))]
+        submission.cells.insert(0, nbformat.v4.new_code_cell(INIT_CELL))
         if grading_kernel_installed():
             spec = {"name": KERNEL_NAME, "display_name": "VAE grading", "language": "python"}
         else:
