@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 import yaml
 from nbclient import NotebookClient
@@ -200,6 +201,10 @@ def test_a_submission_that_never_finishes_is_stopped(tmp_path, student, ag_zip):
     write(tmp_path, "loop.ipynb", loop)
     result = otter_grade.grade(tmp_path / "loop.ipynb", ag_zip, GRADING_EPOCHS, timeout=20)
     assert result.scores == {} and "stopped after 20 s" in result.message
+    assert result.seconds < 60, "the kernel outlived otter and kept the grader waiting"
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if "vae_anomaly.guard" in " ".join(p.info["cmdline"] or [])]
+    assert not left, f"grading kernels still running: {left}"
 
 
 # --- grader.check in the student's notebook --------------------------------------------

@@ -25,9 +25,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import ASSIGNMENT, EPOCHS_ENV, GRADING_EPOCHS
-from . import cluster, folder, otter_grade
+from . import cluster, folder, otter_grade, processes
 
 LOGS = "autograded_logs"  # per-submission logs and records, in the course folder
 DONE = ("graded", "failed")  # final outcomes: nbgrader finished (failed: it said why)
@@ -139,15 +137,8 @@ def why(log: str) -> str:
 def run_nbgrader(args: list[str], cwd: Path, env: dict, timeout: float):
     """The nbgrader CLI in its own process group, killed with its kernel on timeout;
     (return code or None on timeout, output)."""
-    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=cwd,
-                            env=folder.tool_env(env), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, out
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return None, proc.communicate()[0]
+    return processes.run([sys.executable, "-m", "nbgrader", *args], timeout, cwd=cwd,
+                         env=folder.tool_env(env))
 
 
 def grade_one(course: Course, student: str, files: dict[str, bytes], epochs: int,

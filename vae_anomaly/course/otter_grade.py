@@ -16,8 +16,6 @@ import csv
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ from pathlib import Path
 import nbformat
 
 from ..config import EPOCHS_ENV, GRADING_EPOCHS, OTTER_ZIP
+from . import processes
 
 
 @dataclass
@@ -76,13 +75,8 @@ def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -
     with tempfile.TemporaryDirectory() as out:
         command = [otter, "run", "--no-logo", "-a", str(autograder.resolve()), "-o", out,
                    str(submission.resolve())]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=env, start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # otter and the kernel it started
-            proc.communicate()
+        code, log = processes.run(command, timeout, env=env)  # otter and its kernel
+        if code is None:
             result.message = f"grading stopped after {timeout:.0f} s (a cell never finished)"
             result.seconds = time.perf_counter() - start
             return result
@@ -102,7 +96,7 @@ def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -
         if failed and not result.message:  # the first failure says most
             more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
             result.message = f"failed {failed[0]}{more}"
-        if proc.returncode and not result.message:
+        if code and not result.message:
             lines = [line for line in log.splitlines() if line.strip()]
             result.message = "otter run failed: " + (lines[-1] if lines else "no output")
     result.seconds = time.perf_counter() - start
