@@ -138,20 +138,14 @@ def graded(tmp_path_factory, otter_dist):
     for name, nb in bases.items():
         folder.hand_in(root, f"base_{name}", nb)
         nbformat.write(otter_master.transplant(nb, student), otter_dir / f"base_{name}.ipynb")
-    logs = {}
-    for name in ["vandal", VICTIM, *[n for n in cases if n not in ("vandal", VICTIM)],
-                 "base_task1", "base_weak"]:
-        budget = cases[name].budget if name in cases else (
-            SMALL_BUDGET if name == "base_task1" else GRADING_EPOCHS)
-        logs[name] = folder.autograde(root, name, epochs=budget)
-    otter, ag_zip = {}, otter_dist / "autograder" / "autograder.zip"
-    for name in ["vandal", VICTIM, *[n for n in cases if n not in ("vandal", VICTIM)],
-                 "base_task1", "base_weak"]:
-        if name in OTTER_SKIPS:
-            continue
-        budget = cases[name].budget if name in cases else (
-            SMALL_BUDGET if name == "base_task1" else GRADING_EPOCHS)
-        otter[name] = otter_grade.grade(otter_dir / f"{name}.ipynb", ag_zip, budget, timeout=600)
+    budgets = {"vandal": cases["vandal"].budget, VICTIM: cases[VICTIM].budget,
+               **{n: c.budget for n, c in cases.items()},
+               "base_task1": SMALL_BUDGET, "base_weak": GRADING_EPOCHS}  # in grading order
+    logs = {name: folder.autograde(root, name, epochs=budget)
+            for name, budget in budgets.items()}
+    ag_zip = otter_dist / "autograder" / "autograder.zip"
+    otter = {name: otter_grade.grade(otter_dir / f"{name}.ipynb", ag_zip, budget, timeout=600)
+             for name, budget in budgets.items() if name not in OTTER_SKIPS}
     return root, logs, otter, before
 
 

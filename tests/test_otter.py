@@ -33,18 +33,13 @@ def source():
 
 
 @pytest.fixture(scope="module")
-def dist(otter_dist):
-    return otter_dist
+def student(otter_dist):
+    return nbformat.read(otter_dist / "student" / NAME, as_version=4)
 
 
 @pytest.fixture(scope="module")
-def student(dist):
-    return nbformat.read(dist / "student" / NAME, as_version=4)
-
-
-@pytest.fixture(scope="module")
-def ag_zip(dist):
-    return dist / "autograder" / "autograder.zip"
+def ag_zip(otter_dist):
+    return otter_dist / "autograder" / "autograder.zip"
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +78,8 @@ def test_one_question_per_autograded_cell_with_nbgrader_points(source, ag_zip):
             assert len(public_code(test)) == 2  # public (released) and hidden (source) cases
 
 
-def test_manual_cells_are_manual_questions_and_not_autograded(source, dist, ag_zip):
-    master = nbformat.read(dist / "master" / NAME, as_version=4)
+def test_manual_cells_are_manual_questions_and_not_autograded(source, otter_dist, ag_zip):
+    master = nbformat.read(otter_dist / "master" / NAME, as_version=4)
     configs = [yaml.safe_load(c.source) for c in master.cells
                if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
     manual = {c["name"]: c["points"] for c in configs if c.get("manual")}
@@ -124,12 +119,12 @@ def test_public_tests_are_the_released_test_cells(student, nbgrader_course):
     assert checks == [f'grader.check("{name}")' for name in visible]
 
 
-def test_no_hidden_test_reaches_a_student_file(source, dist, ag_zip):
+def test_no_hidden_test_reaches_a_student_file(source, otter_dist, ag_zip):
     hidden = [line.strip() for cell in source.cells for block in HIDDEN.findall(cell.source)
               for line in block.splitlines() if line.strip()
               and not line.startswith(("from ", "import ", "reference = "))]
     assert hidden, "the source has hidden tests"
-    for file in (dist / "student").rglob("*"):
+    for file in (otter_dist / "student").rglob("*"):
         if file.suffix == ".ipynb":
             text = "\n".join(strings(json.loads(file.read_text())))
             leaked = [line for line in hidden if line in text or repr(line)[1:-1] in text]
