@@ -11,7 +11,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from vae_anomaly.config import ROOT
+
 SNAPSHOT = ROOT / "tests" / "published_numbers.json"
 # pages whose numbers all come from stored results (the solution page trains at build time)
 PAGES = ["book/intro", "book/background", "book/baselines", "book/instructor",

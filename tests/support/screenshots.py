@@ -12,7 +12,8 @@ import http.server
 import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from vae_anomaly.config import ROOT
+
 HTML = ROOT / "_build" / "html"
 OUT = ROOT / "_build" / "review"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (make browser)
