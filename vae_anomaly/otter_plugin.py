@@ -65,10 +65,10 @@ class GradingPlugin(AbstractOtterPlugin):
         import nbformat
 
         self.findings = integrity.scan(student_notebook(submission))
-        spec = {"name": "python3", "display_name": "Python 3", "language": "python"}
         submission.cells = [c for c in submission.cells
                             if not (c.cell_type == "code" and INIT.fullmatch(c.source.strip()))]
         submission.cells.insert(0, nbformat.v4.new_code_cell(INIT_CELL))
+        spec = {"name": "python3", "display_name": "Python 3", "language": "python"}
         if grading_kernel_installed():
             spec = {"name": KERNEL_NAME, "display_name": "VAE grading", "language": "python"}
         else:
