@@ -9,7 +9,6 @@ from nbgrader.preprocessors import (
     Execute,
     IgnorePattern,
     LimitOutput,
-    OverwriteCells,
     OverwriteKernelspec,
     SaveAutoGrades,
 )
@@ -20,6 +19,7 @@ from vae_anomaly.course.nbgrader_integrity import (
     ForgetCopiedCells,
     VerifyChecks,
 )
+from vae_anomaly.course.nbgrader_overwrite import OverwriteReleasedCells
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -34,9 +34,11 @@ c.Execute.kernel_name = KERNEL_NAME
 c.Execute.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
 
-# A copied test cell is graded once (nbgrader alone would refuse the notebook).
+# A copied test cell is graded once (nbgrader alone would refuse the notebook); a test cell
+# as released is not reported as changed (nbgrader #1961), an edited one still is.
 c.Autograde.sanitize_preprocessors = [ClearOutput, ForgetCopiedCells, DeduplicateIds,
-                                      OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+                                      OverwriteKernelspec, OverwriteReleasedCells,
+                                      CheckCellMetadata]
 
 # Test cells are trusted only with their check's record; the gradebook marks the rest.
 c.Autograde.autograde_preprocessors = [

@@ -174,6 +174,31 @@ def test_a_conv_laplace_design_passes_every_test_of_the_contract(graded):
     assert cell_scores == {name: points[name] for name in cell_scores}
 
 
+# the cells that draw a figure in the reference (the hand grader's rubrics need each one)
+FIGURE_CELLS = ["task1_plots", "task2_training_answer", "task3_reconstructions", "task3_samples",
+                "task4_distributions", "task4_detection_answer", "task4_reconstructions"]
+
+
+def test_every_figure_reaches_the_autograded_notebook_and_the_feedback(graded):
+    root, _ = graded
+    nb = nbformat.read(folder.notebook_path(root, "autograded", "reference"), 4)
+    images = {notebooks.grade_id(c): sum("image/png" in o.get("data", {}) for o in c.outputs)
+              for c in nb.cells if c.cell_type == "code"}
+    assert {g: images[g] for g in FIGURE_CELLS if images[g] == 0} == {}
+    assert sum(images.values()) == sum(images[g] for g in FIGURE_CELLS)  # nothing elsewhere
+    html = (root / "feedback" / "reference" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert html.count("data:image/png;base64") >= sum(images.values())
+
+
+def test_an_untouched_notebook_logs_no_tamper_warning_and_an_edit_does(graded):
+    """nbgrader #1961: the checksum of a test cell with hidden tests is taken before they
+    are cleared; the course's OverwriteReleasedCells compares with the released cell."""
+    _, logs = graded
+    for name in ("release", "reference", "partial"):
+        assert "Attribute 'checksum'" not in logs[name].stderr, name
+    assert "Attribute 'checksum' for cell task1_split_counts has changed" in logs["bad"].stderr
+
+
 def test_untouched_release_scores_zero(graded):
     root, logs = graded
     assert logs["release"].returncode == 0, logs["release"].stderr[-3000:]

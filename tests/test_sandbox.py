@@ -6,12 +6,24 @@ submission's, inside a fake course (source, gradebook, classmates) the kernel mu
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from vae_anomaly.config import KERNEL_NAME, SANDBOX_ENV
+from vae_anomaly.config import (
+    GRADING_EPOCHS,
+    GRADING_THREADS,
+    KERNEL_FILE_BYTES,
+    KERNEL_FOLDER_BYTES,
+    KERNEL_NAME,
+    KERNEL_PROCESSES,
+    KERNEL_TMP_BYTES,
+)
 from vae_anomaly.course import sandbox
 
 pytestmark = pytest.mark.slow
@@ -64,35 +76,70 @@ def test_the_kernel_sees_its_folder_and_nothing_of_the_course(course):
     assert not (mine / "written.txt").exists()  # writes stay in the sandbox
 
 
-def test_memory_processes_and_wall_time_are_limited(course, monkeypatch):
+def test_the_kernel_gets_no_secret_of_the_grader(course, monkeypatch):
+    """A JupyterHub token and cloud credentials in the grader's environment (nbgrader's and
+    otter's kernels both start through this provisioner) never reach the kernel."""
     _, mine = course
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "planted-hub-token")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "planted-cloud-key")
+    out = run(["import os; print(sorted(k for k, v in os.environ.items() if 'planted' in v))",
+               "print('planted' in open('/proc/1/environ').read())",
+               "print(os.environ['VAE_EPOCHS'], os.environ['TF_NUM_INTRAOP_THREADS'])"], mine)
+    assert out[0].strip() == "[]"
+    assert out[1].strip() == "False"  # nor in the sandbox's first process
+    assert out[2].split() == [str(GRADING_EPOCHS), str(GRADING_THREADS)]
+
+
+def test_memory_writes_and_wall_time_are_limited(course, monkeypatch):
+    _, mine = course
+    mib = 2**20
+    def fill(folder, n):
+        return (f"for i in range({n}):\n"
+                f"    open(f'{folder}/part{{i}}', 'wb').write(bytes({KERNEL_FILE_BYTES - mib}))")
+
     out = run(["x = bytearray(8 * 2**30)",
-               "import os\npids = []\ntry:\n    for _ in range(2000):\n"
-               "        pid = os.fork()\n        if pid == 0:\n            import time; "
-               "time.sleep(30); os._exit(0)\n        pids.append(pid)\nexcept OSError as e:\n"
-               "    print('fork stopped', len(pids), e)"], mine)
+               fill("/tmp", KERNEL_TMP_BYTES // KERNEL_FILE_BYTES + 1),
+               f"open('big', 'wb').write(bytes({KERNEL_FILE_BYTES + mib}))",
+               fill(".", KERNEL_FOLDER_BYTES // KERNEL_FILE_BYTES + 1),
+               "print('still running')"], mine)
     assert "MemoryError" in out[0]
-    if sandbox._cgroup("pids", "vae-sandbox-probe", {}) is not None:  # where enforceable
-        (sandbox.CGROUPS / "pids" / "vae-sandbox-probe").rmdir()
-        assert "fork stopped" in out[1]
+    assert "No space left on device" in out[1]  # the sandbox's /tmp is capped
+    assert "File too large" in out[2]  # so is one file
+    assert "No space left on device" in out[3]  # and the folder
+    assert out[4].strip() == "still running"  # the notebook goes on with the reason
     monkeypatch.setattr(sandbox, "KERNEL_WALL_SECONDS", 40)  # the kernel starts in ~10 s
     with pytest.raises(DeadKernelError):
         run(["import time; time.sleep(120)"], mine, timeout=100)
 
 
-def test_the_sandbox_can_be_turned_off_loudly(course, monkeypatch, capfd):
-    root, mine = course
-    monkeypatch.setenv(SANDBOX_ENV, "off")
-    out = run([f"import os; print(os.path.exists({str(root / 'gradebook.db')!r}))"], mine)
-    assert out[0].strip() == "True"
-    assert "runs WITHOUT the sandbox" in capfd.readouterr().err
+def test_cpu_time_is_limited_from_outside_the_kernel(course, monkeypatch):
+    """Past its CPU seconds the cell ends with the reason, then the kernel is killed,
+    even where the notebook took away the guard's handler."""
+    _, mine = course
+    monkeypatch.setattr(sandbox, "cpu_seconds", lambda epochs: 15)  # the kernel starts in ~8
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (
+        "while True:\n    pass", "import signal; signal.signal(signal.SIGXCPU, signal.SIG_IGN)",
+        "while True:\n    pass")])
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=120, allow_errors=True,
+                            resources={"metadata": {"path": str(mine)}})
+    with pytest.raises(DeadKernelError):
+        client.execute()
+    assert "used up its CPU time" in nb.cells[0].outputs[0]["evalue"]
 
 
-def test_a_missing_bubblewrap_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("PATH", "/nonexistent")
-    sandbox.bwrap.cache_clear()
-    try:
-        with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
-            sandbox.bwrap()
-    finally:
-        sandbox.bwrap.cache_clear()
+def test_processes_are_limited_for_an_ordinary_user():
+    """RLIMIT_NPROC (no root, no cgroup): a fork bomb under the sandbox's limits in
+    bubblewrap, run as the user ``nobody`` with the system's Python, stops at the cap."""
+    python = "/usr/bin/python3"
+    if not (shutil.which("setpriv") and Path(python).exists()):
+        pytest.skip("setpriv (util-linux) and the system's python3 are needed")
+    bomb = ("import os\nn = 0\ntry:\n    while n < 5000:\n        if os.fork() == 0:\n"
+            "            import time; time.sleep(20); os._exit(0)\n        n += 1\n"
+            "except OSError as e:\n    print('fork stopped after', n, e)")
+    box = [sandbox.bwrap(), "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent",
+           "--dev", "/dev", "--proc", "/proc", python, "-c", bomb]
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "--", *sandbox.limits(GRADING_EPOCHS), *box],
+                          capture_output=True, text=True, timeout=120)
+    assert "fork stopped after" in done.stdout, done.stdout + done.stderr
+    assert int(done.stdout.split()[3]) < KERNEL_PROCESSES

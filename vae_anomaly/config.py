@@ -38,4 +38,14 @@ SANDBOX_SHARE_ENV = "VAE_SANDBOX_SHARE"  # a folder the sandbox binds writable (
 CELL_TIMEOUT = 300  # seconds one cell of a graded notebook may run
 KERNEL_WALL_SECONDS = 600  # seconds one graded notebook's kernel may live
 KERNEL_MEMORY_BYTES = 6 * 2**30  # address space of a grading kernel
-KERNEL_PROCESSES = 512  # tasks (processes and threads) in one sandbox, where enforceable
+KERNEL_PROCESSES = 512  # processes and threads of the grader's user in the sandbox (RLIMIT_NPROC)
+KERNEL_TMP_BYTES = 512 * 2**20  # the sandbox's /tmp: a tmpfs of this size
+KERNEL_FOLDER_BYTES = 512 * 2**20  # the submission's folder in the sandbox: a tmpfs of this size
+KERNEL_FILE_BYTES = 256 * 2**20  # the largest file a kernel may write anywhere (RLIMIT_FSIZE)
+# CPU seconds of one graded notebook (RLIMIT_CPU, counted outside the kernel): this factor
+# times the grading seconds of the slowest correct design (results/autograde_benchmark.json)
+KERNEL_CPU_FACTOR = 3
+# the only variables of the grader's environment a grading kernel gets (the sandbox sets its
+# own: the budget, the threads, the paths); tokens and credentials never reach a notebook
+KERNEL_ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM",
+                      "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", EPOCHS_ENV)

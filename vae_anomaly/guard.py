@@ -152,9 +152,20 @@ def install(user_namespace: dict | None = None) -> None:
     state["installed"] = True
 
 
+def _cpu_time_spent(signum, frame):
+    raise RuntimeError("[grading] this notebook used up its CPU time (the sandbox's limit, "
+                       "counted outside the kernel): the kernel is stopped")
+
+
 def main() -> None:
     """Install the guard, then run an IPython kernel (``-f CONNECTION_FILE``)."""
+    import signal
+
+    signal.signal(signal.SIGXCPU, _cpu_time_spent)  # the message; the hard limit kills
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+    # ipykernel makes figures inline only where matplotlib is not yet imported; Keras, imported
+    # by install(), imports it first, which would leave the Agg backend (no figure in grading).
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     install()
     from ipykernel import kernelapp
 

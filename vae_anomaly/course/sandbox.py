@@ -8,16 +8,24 @@ kernel it launches:
 * **bubblewrap** with a deny-by-default view of the machine: the system (``/usr``, the
   libraries, a few files of ``/etc``), this Python environment and the data read-only; a
   read-only copy of the core package and the calibration (the only grading assets the
-  hidden tests need); one private writable copy of the submission's folder as the working
-  folder; a private ``/tmp``; no network and no other namespace shared (``--unshare-all``);
-  killed with its parent. The course folder — source, release, gradebook, other
-  submissions, autograder files — is not there at all.
+  hidden tests need); the submission's folder copied into a private tmpfs of
+  ``KERNEL_FOLDER_BYTES`` as the working folder; a private ``/tmp`` of ``KERNEL_TMP_BYTES``;
+  no network and no other namespace shared (``--unshare-all``); killed with its parent.
+  The course folder — source, release, gradebook, other submissions, autograder files — is
+  not there at all.
+* **A clean environment**: the kernel gets the variables of ``KERNEL_ENV_ALLOWED`` and the
+  sandbox's own (budget, threads, paths), nothing else of the grader's environment (no
+  ``JUPYTERHUB_API_TOKEN``, no cloud or Git credentials).
 * The kernel talks to nbgrader or otter over ZMQ on Unix sockets (``transport = "ipc"``) in
   a private folder shared with the sandbox, since it has no network.
-* **Limits**: ``KERNEL_WALL_SECONDS`` of wall time (``timeout -s KILL``), an address space
-  of ``KERNEL_MEMORY_BYTES`` (``prlimit``), and where the machine lets a cgroup be made,
-  ``KERNEL_PROCESSES`` tasks and the memory in a cgroup of its own; the whole tree dies
-  with the sandbox's first process.
+* **Limits** that need no root and no cgroup: ``KERNEL_WALL_SECONDS`` of wall time
+  (``timeout -s KILL``); with ``prlimit``, an address space of ``KERNEL_MEMORY_BYTES``,
+  ``KERNEL_PROCESSES`` processes (RLIMIT_NPROC: per user, enforced for every grader but
+  root), files of at most ``KERNEL_FILE_BYTES`` and ``cpu_seconds()`` of CPU time
+  (RLIMIT_CPU: SIGXCPU, on which the guard ends the cell with the reason, then SIGKILL).
+  Where the machine lets a cgroup be made (root on cgroup v1), the processes and the
+  memory are also capped in a cgroup of their own. The whole tree dies with the sandbox's
+  first process.
 
 ``VAE_SANDBOX=off`` starts the same kernel without bubblewrap (for machines without
 it), and says so loudly on every kernel start.
@@ -43,10 +51,16 @@ from ..config import (
     EPOCHS_ENV,
     GRADING_EPOCHS,
     GRADING_THREADS,
+    KERNEL_CPU_FACTOR,
+    KERNEL_ENV_ALLOWED,
+    KERNEL_FILE_BYTES,
+    KERNEL_FOLDER_BYTES,
     KERNEL_MEMORY_BYTES,
     KERNEL_NAME,
     KERNEL_PROCESSES,
+    KERNEL_TMP_BYTES,
     KERNEL_WALL_SECONDS,
+    RESULTS,
     ROOT,
     SANDBOX_ENV,
     SANDBOX_SHARE_ENV,
@@ -57,6 +71,8 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
        "hosts", "localtime", "fonts", "ssl", "ca-certificates", "alternatives", "mime.types")
 CGROUPS = Path("/sys/fs/cgroup")
+SUBMISSION = "/submission"  # the read-only copy of the submission's folder in the sandbox
+INLINE_FIGURES = "module://matplotlib_inline.backend_inline"
 OFF_WARNING = (f"\n{'!' * 78}\n!! {SANDBOX_ENV}=off: this kernel runs WITHOUT the sandbox. The "
                "notebook can read and\n!! write everything this user can: the source, the "
                "gradebook, other submissions.\n" + "!" * 78 + "\n")
@@ -120,8 +136,36 @@ def _cgroup(controller: str, name: str, settings: dict) -> Path | None:
     return folder
 
 
+def cpu_seconds(epochs: int) -> int:
+    """CPU seconds of one graded notebook: ``KERNEL_CPU_FACTOR`` times the grading seconds of
+    the slowest correct design measured by ``make benchmark-autograde``, scaled to ``epochs``."""
+    measured = json.loads((RESULTS / "autograde_benchmark.json").read_text())
+    slowest = max(measured["seconds_per_submission"], measured["conv_seconds_per_submission"])
+    return int(KERNEL_CPU_FACTOR * slowest * max(1.0, epochs / measured["epochs"]))
+
+
+def kernel_env(parent: dict, epochs: int | None = None) -> dict:
+    """The grading kernel's whole environment: the allow-list of the grader's, then the
+    budget, the threads and the paths of the grading kernel."""
+    env = {key: parent[key] for key in KERNEL_ENV_ALLOWED if key in parent}
+    env.setdefault(EPOCHS_ENV, str(epochs or GRADING_EPOCHS))
+    threads = str(GRADING_THREADS)
+    env.update({"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads,
+                "MPLBACKEND": INLINE_FIGURES, "TF_CPP_MIN_LOG_LEVEL": "3",
+                "MPLCONFIGDIR": "/tmp/matplotlib", "KERAS_HOME": "/tmp/keras"})
+    return env
+
+
+def limits(epochs: int) -> list[str]:
+    """``timeout`` and ``prlimit`` before a command: limits that hold for any user."""
+    cpu = cpu_seconds(epochs)
+    return ["timeout", "-s", "KILL", str(KERNEL_WALL_SECONDS),
+            "prlimit", f"--as={KERNEL_MEMORY_BYTES}", f"--nproc={KERNEL_PROCESSES}",
+            f"--fsize={KERNEL_FILE_BYTES}", f"--cpu={cpu}:{cpu + 10}", "--"]
+
+
 def sandboxed(cmd: list[str], cwd: Path, runtime: Path, core: Path, work: Path,
-              cgroups: list[Path]) -> list[str]:
+              cgroups: list[Path], epochs: int = GRADING_EPOCHS) -> list[str]:
     """``cmd`` wrapped in the limits and the bubblewrap sandbox."""
     binds = []
     for path in SYSTEM:
@@ -132,39 +176,37 @@ def sandboxed(cmd: list[str], cwd: Path, runtime: Path, core: Path, work: Path,
         binds += ["--ro-bind", path, path]
     data = data_folder()
     binds += ["--ro-bind", str(data), str(data), "--ro-bind", str(core), str(core),
-              "--bind", str(runtime), str(runtime), "--bind", str(work), str(cwd)]
+              "--bind", str(runtime), str(runtime), "--ro-bind", str(work), SUBMISSION,
+              "--size", str(KERNEL_FOLDER_BYTES), "--tmpfs", str(cwd)]
     share = os.environ.get(SANDBOX_SHARE_ENV)
     if share:  # otter's results file (vae_anomaly.otter_plugin)
         binds += ["--bind", share, share]
     box = [bwrap(), "--unshare-all", "--die-with-parent", "--new-session",
-           "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *binds,
-           "--setenv", "HOME", "/tmp", "--setenv", "FASHION_MNIST_DIR", str(data),
+           "--dev", "/dev", "--proc", "/proc", "--size", str(KERNEL_TMP_BYTES), "--tmpfs", "/tmp",
+           *binds, "--setenv", "HOME", "/tmp", "--setenv", "FASHION_MNIST_DIR", str(data),
            "--unsetenv", "JPY_PARENT_PID",  # its parent is not visible: bwrap kills it instead
-           "--chdir", str(cwd), "--", *cmd]
-    limits = ["timeout", "-s", "KILL", str(KERNEL_WALL_SECONDS),
-              "prlimit", f"--as={KERNEL_MEMORY_BYTES}", "--"]
+           "--chdir", str(cwd), "--",
+           # the folder's files into its size-capped tmpfs, then the kernel
+           "/bin/sh", "-c", f'cp -a {SUBMISSION}/. . && exec "$@"', "sh", *cmd]
     join = [f'echo $$ > "{g}/cgroup.procs"' for g in cgroups]
     if join:
-        return ["sh", "-c", " && ".join(join) + ' && exec "$@"', "sh", *limits, *box]
-    return limits + box
+        return ["sh", "-c", " && ".join(join) + ' && exec "$@"', "sh", *limits(epochs), *box]
+    return limits(epochs) + box
 
 
 class SandboxProvisioner(LocalProvisioner):
     """``LocalProvisioner`` that starts the kernel inside the sandbox (module docstring)."""
 
     async def pre_launch(self, **kwargs):
-        env = dict(kwargs.get("env") or os.environ)
-        env.setdefault(EPOCHS_ENV, str(GRADING_EPOCHS))
-        env.update({"TF_NUM_INTRAOP_THREADS": str(GRADING_THREADS),
-                    "TF_NUM_INTEROP_THREADS": str(GRADING_THREADS),
-                    "MPLCONFIGDIR": "/tmp/matplotlib", "KERAS_HOME": "/tmp/keras",
-                    "TF_CPP_MIN_LOG_LEVEL": "3"})
-        kwargs["env"] = env
+        epochs = int((kwargs.get("env") or os.environ).get(EPOCHS_ENV) or GRADING_EPOCHS)
         if not enabled():
             sys.stderr.write(OFF_WARNING)
             self.log.warning(OFF_WARNING)
-            env.pop("MPLCONFIGDIR"), env.pop("KERAS_HOME")
-            return await super().pre_launch(**kwargs)
+            kwargs = await super().pre_launch(**kwargs)
+            kwargs["env"] = {k: v for k, v in kernel_env(kwargs.get("env") or os.environ,
+                                                          epochs).items()
+                             if k not in ("MPLCONFIGDIR", "KERAS_HOME")}
+            return kwargs
         bwrap()  # fails here, with the reason, if the sandbox cannot be made
         self.scratch = Path(tempfile.mkdtemp(prefix="vae-sandbox-"))
         runtime, work = self.scratch / "runtime", self.scratch / "work"
@@ -172,8 +214,6 @@ class SandboxProvisioner(LocalProvisioner):
         cwd = Path(kwargs.get("cwd") or os.getcwd()).resolve()
         shutil.copytree(cwd, work, ignore=shutil.ignore_patterns(".*"))
         core = core_bundle(self.scratch / "core")
-        env.update({"PYTHONPATH": str(core),
-                    "VAE_CALIBRATION": str(core / "results" / "calibration.json")})
         name = f"vae-sandbox-{uuid.uuid4().hex[:12]}"
         self.cgroups = [g for g in (
             _cgroup("pids", name, {"pids.max": KERNEL_PROCESSES}),
@@ -183,7 +223,10 @@ class SandboxProvisioner(LocalProvisioner):
         km.ip = str(runtime / "zmq")
         km.connection_file = str(runtime / "kernel.json")
         kwargs = await super().pre_launch(**kwargs)
-        kwargs["cmd"] = sandboxed(kwargs["cmd"], cwd, runtime, core, work, self.cgroups)
+        kwargs["env"] = {**kernel_env(kwargs.get("env") or os.environ, epochs),
+                         "PYTHONPATH": str(core),
+                         "VAE_CALIBRATION": str(core / "results" / "calibration.json")}
+        kwargs["cmd"] = sandboxed(kwargs["cmd"], cwd, runtime, core, work, self.cgroups, epochs)
         return kwargs
 
     async def cleanup(self, restart: bool = False) -> None:
