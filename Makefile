@@ -62,7 +62,8 @@ benchmark: data
 	$(PY) -m vae_anomaly.course.benchmark
 
 clean:
-	rm -rf _build release submitted autograded autograded_logs feedback gradebook.db autograder/dist autograder/grades
+	rm -rf _build release submitted submitted_members autograded autograded_logs feedback gradebook.db \
+	  grades.csv grades-canvas.csv grades-moodle.csv autograder/dist autograder/grades
 
 # --- course site (book/instructor.md) ---------------------------------------------
 # The site executes the reference solution at the grading budget (VAE_EPOCHS, from
@@ -187,3 +188,12 @@ grade: data kernel
 # Submissions per minute with 1 and 2 workers, in one run (results/grade_benchmark.json).
 benchmark-grade: data kernel
 	nice -n 10 $(PY) -m vae_anomaly.course.grade_benchmark
+
+# --- groups and the grades export (book/instructor.md, "Groups, peer review and export") -----
+# `make export`: one row per student (their group's scores, adjustments, late penalty, flag)
+# into grades.csv; LMS=canvas or LMS=moodle writes grades-<lms>.csv with the columns that
+# system imports, final totals only. groups.csv and adjustments.csv are read, never written.
+LMS ?=
+.PHONY: export
+export: $(STAMP)
+	$(PY) -m vae_anomaly.course.export . $(if $(LMS),--$(LMS))
