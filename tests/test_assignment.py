@@ -78,6 +78,18 @@ def test_committed_solutions_notebook_is_current():
         "solutions/anomaly_vae.ipynb is stale: run `make solutions`"
 
 
+def test_each_figure_of_the_solution_has_its_own_alt_text():
+    """myst-nb gives every image of a cell that cell's one alt text: each cell with alt text
+    draws one figure (a cell of the source that draws several is cut), and no two share it."""
+    solution = nbformat.read(config.SOLUTION, 4)
+    cells = [c for c in solution.cells if "mystnb" in c.metadata]
+    alts = [c.metadata["mystnb"]["image"]["alt"] for c in cells]
+    expected = sum(1 if isinstance(a, str) else len(a) for a in notebooks.FIGURE_ALT.values())
+    assert len(alts) == len(set(alts)) == expected
+    assert all(c.source.count("plt.show()") <= 1 for c in cells)
+    assert len({c.id for c in solution.cells}) == len(solution.cells)
+
+
 def test_solutions_notebook_has_no_markers_or_hidden_tests():
     text = config.SOLUTION.read_text()
     assert "### BEGIN" not in text and "### END" not in text

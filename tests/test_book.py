@@ -351,8 +351,11 @@ LAYOUT = """width => {
     .filter(c => !c.closest('table') && c.getBoundingClientRect().right > right)
     .map(c => c.textContent);
   const alts = [...article.querySelectorAll('img')].map(i => i.getAttribute('alt') || '');
+  const unnumbered = [...article.querySelectorAll('figure')]
+    .filter(f => !f.querySelector('figcaption .caption-number'))
+    .map(f => (f.textContent || f.querySelector('img')?.getAttribute('alt') || '').slice(0, 60));
   return {page: document.documentElement.scrollWidth, window: window.innerWidth,
-          tables, code, alts};
+          tables, code, alts, unnumbered};
 }"""
 
 
@@ -362,7 +365,7 @@ def test_page_is_accessible_and_fits(browser, server, page, width):
     """axe-core (vendored from npm by `make browser`) injected into the page reports no
     serious or critical violation; tables fit the text at 1280 px and scroll in their own box
     at 390 px; no inline code and nothing else runs off the page; every figure has alt text
-    that describes it (not a file name)."""
+    that describes it (not a file name), its own on the page, and a numbered caption."""
     assert AXE is not None, "axe-core is missing: run `make browser`"
     visit = Visit(browser, server, WIDTHS[width])
     try:
@@ -387,6 +390,24 @@ def test_page_is_accessible_and_fits(browser, server, page, width):
         bad = [a for a in layout["alts"]
                if len(a.split()) < 3 or re.search(r"\.(png|jpe?g|svg|gif)$|/", a)]
         assert not bad, f"figures without real alt text: {bad}"
+        shared = sorted({a for a in layout["alts"] if layout["alts"].count(a) > 1})
+        assert not shared, f"images that share one alt text: {shared}"
+        assert not layout["unnumbered"], f"figures without a numbered caption: " \
+            f"{layout['unnumbered']}"
+    finally:
+        visit.close()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_one_search_box(browser, server, width):
+    """One search control is shown, at 1280 px (the sidebar's field) as at 390 px (the
+    article header's button): no second field in a header bar."""
+    visit = Visit(browser, server, WIDTHS[width])
+    try:
+        controls = visit.open("book/intro.html").locator(".search-button__button, form.bd-search")
+        shown = [controls.nth(i).evaluate("e => e.outerHTML.slice(0, 80)")
+                 for i in range(controls.count()) if controls.nth(i).is_visible()]
+        assert len(shown) == 1, f"{len(shown)} search controls at {WIDTHS[width]} px: {shown}"
     finally:
         visit.close()
 

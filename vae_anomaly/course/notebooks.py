@@ -81,7 +81,9 @@ def answers(source: Path = SOURCE) -> dict[str, str]:
 
 
 # Alt text of the solution's figures on the course site (myst-nb reads it from the cell's
-# ``mystnb.image.alt`` metadata), by the grade id of the cell that draws them.
+# ``mystnb.image.alt`` metadata, one text for every image of a cell), by the grade id of the
+# cell that draws them. A cell that draws several figures has one text per figure: the
+# solution notebook cuts it after each ``plt.show()``, so that each image has its own.
 FIGURE_ALT = {
     "task1_plots": "Three rows of ten random Fashion-MNIST thumbnails: training images (no "
                    "trousers), normal test images, and test trousers.",
@@ -91,9 +93,13 @@ FIGURE_ALT = {
                              "recognisable reconstructions by the VAE.",
     "task3_samples": "Twenty garments decoded from codes drawn from the prior: blurry "
                      "shirts, shoes, bags and dresses.",
-    "task4_distributions": "Histograms, then kernel density estimates, of the test images' "
-                           "ELBO: normal images in green, trousers in red, the trousers "
-                           "mostly to the left of the normal images, with an overlap.",
+    "task4_distributions": (
+        "Overlaid histograms of the test images' ELBO: normal images in plain green, "
+        "trousers in hatched red, the trousers mostly to the left of the normal images, "
+        "with an overlap.",
+        "Kernel density estimates of the test images' ELBO: normal images as a solid green "
+        "curve, trousers as a dashed red one, the trousers' peak to the left of the normal "
+        "images' peak, the two curves overlapping in their tails."),
     "task4_detection_answer": "The ROC curve, well above the dotted chance diagonal, and "
                               "the precision-recall curve, above the dotted chance level of "
                               "the 10% anomaly rate; the legends give the areas.",
@@ -101,22 +107,41 @@ FIGURE_ALT = {
                              "reconstruction: the trousers come back as dress-like shapes "
                              "with the gap between the legs filled in.",
 }
+FIGURE_END = re.compile(r"(?<=^plt\.show\(\)\n)", re.M)  # where a figure of a cell is done
+
+
+def figure_cells(cell, alts: str | tuple[str, ...]) -> list:
+    """The code cell, with its alt text; cut after each figure when ``alts`` has one text
+    per figure (the first part keeps the cell's id, the others get ``<id>-2``, ...)."""
+    alts = (alts,) if isinstance(alts, str) else alts
+    parts = [cell.source] if len(alts) == 1 else FIGURE_END.split(cell.source + "\n")
+    parts = [part.strip("\n") for part in parts if part.strip()]
+    if len(parts) != len(alts):
+        raise ValueError(f"{grade_id(cell)}: {len(alts)} alt texts for {len(parts)} figures")
+    cells = []
+    for n, (part, alt) in enumerate(zip(parts, alts, strict=True), 1):
+        piece = copy.deepcopy(cell)
+        piece.source = part
+        piece.metadata["mystnb"] = {"image": {"alt": alt}}
+        if n > 1:
+            piece.id = f"{cell.id}-{n}"
+        cells.append(piece)
+    return cells
 
 
 def solution_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The readable solution: solutions in, hidden tests and nbgrader metadata out, and the
-    site's alt text on the cells that draw figures."""
+    site's alt text on the cells that draw figures (one per figure)."""
     nb = copy.deepcopy(source)
     cells = []
     for cell in nb.cells:
-        if grade_id(cell) in FIGURE_ALT:
-            cell.metadata["mystnb"] = {"image": {"alt": FIGURE_ALT[grade_id(cell)]}}
+        gid = grade_id(cell)
         cell.metadata.pop("nbgrader", None)
         cell.source = strip_markers(cell.source)
         if cell.cell_type == "code":
             if is_comment_only(cell.source):  # a test cell that was all hidden
                 continue
             cell.outputs, cell.execution_count = [], None
-        cells.append(cell)
+        cells.extend(figure_cells(cell, FIGURE_ALT[gid]) if gid in FIGURE_ALT else [cell])
     nb.cells = cells
     return nb
