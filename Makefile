@@ -62,7 +62,7 @@ benchmark: data
 	$(PY) -m vae_anomaly.course.benchmark
 
 clean:
-	rm -rf _build release submitted autograded autograded_logs feedback gradebook.db autograder/dist autograder/grades
+	rm -rf _build release submitted autograded autograded_logs feedback gradebook.db autograder/dist autograder/grades similarity
 
 # --- course site (book/instructor.md) ---------------------------------------------
 # The site executes the reference solution at the grading budget (VAE_EPOCHS, from
@@ -187,3 +187,21 @@ grade: data kernel
 # Submissions per minute with 1 and 2 workers, in one run (results/grade_benchmark.json).
 benchmark-grade: data kernel
 	nice -n 10 $(PY) -m vae_anomaly.course.grade_benchmark
+
+# --- finding copied work (book/instructor.md) ------------------------------------------------
+# `make similarity`: every pair of COURSE/submitted/ compared on the code of the answer cells
+# and on the written answers, the release and the declared public sources (TEMPLATES=paths,
+# besides vae_anomaly/course/similarity_templates/) removed as template, into
+# COURSE/similarity/report.html and pairs.csv, for the instructor only (never in feedback).
+COURSE ?= .
+THRESHOLD ?=
+TEMPLATES ?=
+.PHONY: similarity similarity-benchmark
+similarity: $(STAMP)
+	$(PY) -m vae_anomaly.course.similarity $(COURSE) $(if $(THRESHOLD),--threshold $(THRESHOLD)) \
+	  $(if $(TEMPLATES),--template $(TEMPLATES))
+
+# Precision, recall and margins on the synthetic class of tests/similarity_class/, and the
+# seconds for 300 submissions (target: <= 60 s on 2 cores), into results/similarity.json.
+similarity-benchmark: $(STAMP)
+	nice -n 10 $(PY) -m tests.support.similarity_class
