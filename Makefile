@@ -63,7 +63,7 @@ benchmark: data
 
 clean:
 	rm -rf _build release submitted submitted_members autograded autograded_logs feedback gradebook.db \
-	  grades.csv grades-canvas.csv grades-moodle.csv autograder/dist autograder/grades
+	  grades.csv grades-canvas.csv grades-moodle.csv autograder/dist autograder/grades similarity
 
 # --- course site (book/instructor.md) ---------------------------------------------
 # The site executes the reference solution at the grading budget (VAE_EPOCHS, from
@@ -197,3 +197,20 @@ LMS ?=
 .PHONY: export
 export: $(STAMP)
 	$(PY) -m vae_anomaly.course.export . $(if $(LMS),--$(LMS))
+# --- finding copied work (book/instructor.md) ------------------------------------------------
+# `make similarity`: every pair of COURSE/submitted/ compared on the code of the answer cells
+# and on the written answers, the release and the declared public sources (TEMPLATES=paths,
+# besides vae_anomaly/course/similarity_templates/) removed as template, into
+# COURSE/similarity/report.html and pairs.csv, for the instructor only (never in feedback).
+COURSE ?= .
+THRESHOLD ?=
+TEMPLATES ?=
+.PHONY: similarity similarity-benchmark
+similarity: $(STAMP)
+	$(PY) -m vae_anomaly.course.similarity $(COURSE) $(if $(THRESHOLD),--threshold $(THRESHOLD)) \
+	  $(if $(TEMPLATES),--template $(TEMPLATES))
+
+# Precision, recall and margins on the synthetic class of tests/similarity_class/, and the
+# seconds for 300 submissions (target: <= 60 s on 2 cores), into results/similarity.json.
+similarity-benchmark: $(STAMP)
+	nice -n 10 $(PY) -m tests.support.similarity_class

@@ -7,6 +7,6 @@ runner), ``sandbox`` (the bubblewrap kernel provisioner), ``nbgrader_integrity``
 (nbgrader's integrity preprocessors), ``grade_class`` and ``cluster`` (parallel grading on
 Dask), ``otter_master`` and ``otter_grade`` (the otter-grader path), ``designs`` and
 ``calibrate`` (the detector test's marks), the benchmarks (``benchmark``, ``baselines``,
-``autograde_benchmark``, ``grade_benchmark``) and ``site`` (the Sphinx extension of the
-course site).
+``autograde_benchmark``, ``grade_benchmark``), ``similarity`` (the class's copying report)
+and ``site`` (the Sphinx extension of the course site).
 """

@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 BENCHMARK = "benchmark.json"
 MAKES = {BENCHMARK: "make benchmark", "calibration.json": "make calibrate",
-         "autograde_benchmark.json": "make benchmark-autograde"}
+         "autograde_benchmark.json": "make benchmark-autograde",
+         "similarity.json": "make similarity-benchmark"}
 
 # method -> (name on the site, what it scores)
 METHODS = {
