@@ -12,12 +12,16 @@ export PYTHONUNBUFFERED := 1
 
 course: data kernel release solutions autograder book
 
+# Test files run side by side, one per core (pytest-xdist; a file's tests stay together, the
+# longest files start first: tests/conftest.py). TEST_WORKERS=1 runs them one after another.
+TEST_WORKERS ?= $(shell nproc)
+XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: data browser kernel
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 # The quick loop while developing: every test not marked slow (CI runs `make test`).
 test-fast: data kernel
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(XDIST) -m "not slow"
 
 # --- setup ------------------------------------------------------------------
 $(STAMP): requirements.txt pyproject.toml

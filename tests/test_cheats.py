@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,12 +142,14 @@ def graded(tmp_path_factory, otter_dist):
     budgets = {"vandal": cases["vandal"].budget, VICTIM: cases[VICTIM].budget,
                **{n: c.budget for n, c in cases.items()},
                "base_task1": SMALL_BUDGET, "base_weak": GRADING_EPOCHS}  # in grading order
-    logs = {name: folder.autograde(root, name, epochs=budget)
-            for name, budget in budgets.items()}
     ag_zip = otter_dist / "autograder" / "autograder.zip"
-    otter = {name: otter_grade.grade(otter_dir / f"{name}.ipynb", ag_zip, budget, timeout=600)
-             for name, budget in budgets.items() if name not in OTTER_SKIPS}
-    return root, logs, otter, before
+    with ThreadPoolExecutor(1) as otter_thread:  # otter's gradings beside nbgrader's
+        otter = otter_thread.submit(lambda: {
+            name: otter_grade.grade(otter_dir / f"{name}.ipynb", ag_zip, budget, timeout=600)
+            for name, budget in budgets.items() if name not in OTTER_SKIPS})
+        logs = {name: folder.autograde(root, name, epochs=budget)
+                for name, budget in budgets.items()}
+        return root, logs, otter.result(), before
 
 
 def nbgrader_scores(root, name):

@@ -3,61 +3,75 @@
 generate_assignment -> submissions (reference, untouched release, partial, planted bugs,
 bad input) -> autograde -> generate_feedback -> export, then the gradebook is checked.
 Planted bugs and bad input are graded at a small training budget (the tests that catch
-them do not need a calibrated AUC); the reference at the grading budget, where it must
-get full autograded marks.
+them do not need a calibrated AUC), those of Task 1 in a notebook that stops after Task 1
+and those of Task 4 on a model trained in seconds; the reference at the grading budget,
+where it must get full autograded marks. Five of them are graded by ``otter run`` too, and
+the two tools must agree cell by cell.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
 import tomllib
 
 from tests.support.edits import edit
-from vae_anomaly.config import ASSIGNMENT
-from vae_anomaly.course import designs, folder, notebooks
+from vae_anomaly.config import ASSIGNMENT, GRADING_EPOCHS
+from vae_anomaly.course import designs, folder, notebooks, otter_grade, otter_master
 from vae_anomaly.course.designs import DESIGNS
 
 pytestmark = pytest.mark.slow
 
 SMALL_BUDGET = 2  # epochs, for submissions whose checks do not need the calibrated AUC
-CELL_TIMEOUT = 60  # seconds, for the batch holding the endless loop
+CELL_TIMEOUT = 30  # seconds, for the batch holding the endless loop
 
 DETECTOR = ["task4_auc_not_inverted", "task4_auc_threshold"]
 # the course's pitfall, a Bernoulli decoder: the edit of designs/bernoulli_bce
 BERNOULLI = tomllib.loads((DESIGNS / "bernoulli_bce" / "design.toml").read_text())["replace"][0]
-# name -> (source edits on the reference, task it breaks, test cells that must catch it)
+SMALL = ("vae.fit(x_train,", "vae.fit(x_train[:512],")  # a model in seconds, for Task 4's bugs
+# name -> (source edits, task it breaks, test cells that must catch it, the notebook it is
+# planted in: Task 1 alone, the reference trained on a few images, or the reference)
 PLANTED = {
     "bug_trousers_in_training": (
         [("x_train_all[y_train_all != TROUSER]", "x_train_all")],
-        "task1", ["task1_split_counts", "task1_split_train"]),
-    "bug_unscaled": ([(" / 255", "")], "task1", ["task1_split_scaling"]),
+        "task1", ["task1_split_counts", "task1_split_train"], "task1"),
+    "bug_unscaled": ([(" / 255", "")], "task1", ["task1_split_scaling"], "task1"),
     "bug_swapped_sets": (
         [('x_test_anomaly = x_test_all[y_test_all == TROUSER].astype("float32") / 255',
           'x_test_anomaly = x_test_all[y_test_all == TROUSER].astype("float32") / 255\n'
           "x_test_normal, x_test_anomaly = x_test_anomaly, x_test_normal")],
-        "task1", ["task1_split_counts", "task1_split_test"]),
+        "task1", ["task1_split_counts", "task1_split_test"], "task1"),
     "bug_elbo_sign": ([("return -np.mean([negative_elbo(x)", "return np.mean([negative_elbo(x)")],
-                      "task4", ["task4_elbo_matches"]),
+                      "task4", ["task4_elbo_matches"], "small"),
     "bug_positive_class": (
         [("np.zeros(len(elbo_normal)), np.ones(len(elbo_anomaly))",
           "np.ones(len(elbo_normal)), np.zeros(len(elbo_anomaly))")],
-        "task4", ["task4_auc_reported"]),
+        "task4", ["task4_auc_reported"], "small"),
     "bug_hardcoded_auc": (
         [("pr_auc = metrics.average_precision_score(is_anomaly, anomaly_score)",
           "pr_auc = metrics.average_precision_score(is_anomaly, anomaly_score)\n"
           "roc_auc, pr_auc = 0.95, 0.80")],
-        "task4", ["task4_auc_reported"]),
+        "task4", ["task4_auc_reported"], "small"),
     "bug_untrained": ([("epochs=EPOCHS", "epochs=0")], "task2",
                       ["task2_loss_decreases", "task2_loss_matches", "task4_auc_not_inverted",
-                       "task4_auc_threshold"]),
+                       "task4_auc_threshold"], "full"),
     "bug_barely_trained": ([("vae.fit(x_train,", "vae.fit(x_train[:256],")], "task4",
-                           ["task4_auc_threshold"]),
-    "bug_bernoulli": ([(BERNOULLI["old"], BERNOULLI["new"])], "task4", DETECTOR),
+                           ["task4_auc_threshold"], "full"),
+    "bug_bernoulli": ([(BERNOULLI["old"], BERNOULLI["new"])], "task4", DETECTOR, "full"),
 }
+
+
+def planted(release, name):
+    """The submission with bug ``name`` (``PLANTED``) planted in it."""
+    edits, _, _, base = PLANTED[name]
+    nb = folder.submission(release, tasks={"task1"} if base == "task1" else None)
+    for old, new in edits + ([SMALL] if base == "small" else []):
+        nb = edit(nb, old, new)
+    return nb
 
 
 def cell(nb, grade_id):
@@ -97,9 +111,16 @@ def alternative_submission(release, design):
     return nb
 
 
+# graded by ``otter run`` too (the course's autograder zip), at the same budgets: every
+# autograded cell must score the same in both tools
+OTTER_PARITY = {"reference": GRADING_EPOCHS, "release": SMALL_BUDGET, "partial": SMALL_BUDGET,
+                "bug_unscaled": SMALL_BUDGET, "bug_elbo_sign": SMALL_BUDGET}
+
+
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """The course after grading every submission; returns its root and the logs."""
+def graded(tmp_path_factory, otter_dist):
+    """The course after grading every submission; returns its root and the logs (the otter
+    results of ``OTTER_PARITY`` under ``"otter"``)."""
     root = tmp_path_factory.mktemp("course")
     folder.make_course(root)
     release = folder.release_notebook(root)
@@ -112,20 +133,28 @@ def graded(tmp_path_factory):
         folder.hand_in(root, f"alt_{design}", alternative_submission(release, design))
     for name, nb in bad_submissions(release).items():
         folder.hand_in(root, name, nb)
-    for name, (edits, _, _) in PLANTED.items():
-        nb = reference
-        for old, new in edits:
-            nb = edit(nb, old, new)
-        folder.hand_in(root, name, nb)
-    logs = {
-        "bad": folder.autograde(root, "bad_*", epochs=SMALL_BUDGET, timeout=CELL_TIMEOUT),
-        "partial": folder.autograde(root, "partial", epochs=SMALL_BUDGET),
-        "release": folder.autograde(root, "release", epochs=SMALL_BUDGET),
-        "bug": folder.autograde(root, "bug_*", epochs=SMALL_BUDGET),
-        "reference": folder.autograde(root, "reference*"),
-        **{f"alt_{d}": folder.autograde(root, f"alt_{d}") for d in ALTERNATIVES},
-        "alt_conv_laplace": folder.autograde(root, "alt_conv_laplace", epochs=SMALL_BUDGET),
-    }
+    for name in PLANTED:
+        folder.hand_in(root, name, planted(release, name))
+    student = nbformat.read(otter_dist / "student" / f"{ASSIGNMENT}.ipynb", as_version=4)
+    otter_dir = tmp_path_factory.mktemp("otter")
+    ag_zip = otter_dist / "autograder" / "autograder.zip"
+    for name in OTTER_PARITY:
+        nb = nbformat.read(folder.notebook_path(root, "submitted", name), as_version=4)
+        nbformat.write(otter_master.transplant(nb, student), otter_dir / f"{name}.ipynb")
+    with ThreadPoolExecutor(1) as otter_thread:  # otter's gradings beside nbgrader's
+        otter = otter_thread.submit(lambda: {
+            name: otter_grade.grade(otter_dir / f"{name}.ipynb", ag_zip, budget, timeout=600)
+            for name, budget in OTTER_PARITY.items()})
+        logs = {
+            "bad": folder.autograde(root, "bad_*", epochs=SMALL_BUDGET, timeout=CELL_TIMEOUT),
+            "partial": folder.autograde(root, "partial", epochs=SMALL_BUDGET),
+            "release": folder.autograde(root, "release", epochs=SMALL_BUDGET),
+            "bug": folder.autograde(root, "bug_*", epochs=SMALL_BUDGET),
+            "reference": folder.autograde(root, "reference*"),
+            **{f"alt_{d}": folder.autograde(root, f"alt_{d}") for d in ALTERNATIVES},
+            "alt_conv_laplace": folder.autograde(root, "alt_conv_laplace", epochs=SMALL_BUDGET),
+        }
+        logs["otter"] = otter.result()
     logs["feedback"] = folder.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=root)
     logs["export"] = folder.nbgrader("export", cwd=root)
     return root, logs
@@ -150,8 +179,9 @@ def test_grading_the_same_notebook_twice_gives_the_same_grade(graded):
     assert folder.scores(root, "reference") == folder.scores(root, "reference_again")
     printed = [[o.get("text", "") for c in nbformat.read(folder.notebook_path(
         root, "autograded", student), 4).cells if c.cell_type == "code"
-        for o in c.outputs if o.output_type == "stream" and "Epoch" not in o.get("text", "")
-        and "ms/step" not in o.get("text", "")] for student in ("reference", "reference_again")]
+        for o in c.outputs if o.output_type == "stream" and o.name == "stdout"
+        and "Epoch" not in o.get("text", "") and "ms/step" not in o.get("text", "")]
+        for student in ("reference", "reference_again")]  # (stderr: TensorFlow's log)
     assert printed[0] == printed[1] and any("ROC AUC" in text for text in printed[0])
 
 
@@ -216,7 +246,7 @@ def test_partial_submission_gets_exactly_its_tasks(graded):
 @pytest.mark.parametrize("student", PLANTED)
 def test_planted_bug_loses_points_on_its_task(graded, student):
     root, logs = graded
-    _, task, catching = PLANTED[student]
+    _, task, catching, _ = PLANTED[student]
     cell_scores = folder.scores(root, student)
     assert notebooks.task_scores(cell_scores)[task] < notebooks.task_scores(
         notebooks.autograded_points())[task]
@@ -274,3 +304,19 @@ def test_feedback_and_export(graded):
     for student in students:  # the CSV agrees with the gradebook, cell by cell
         assert float(rows[student]["raw_score"]) == pytest.approx(
             sum(folder.scores(root, student).values()))
+
+
+def test_otter_gives_nbgrader_scores_cell_by_cell(graded):
+    """The same student work, graded by ``nbgrader autograde`` and ``otter run``."""
+    root, logs = graded
+    points = notebooks.autograded_points()
+    totals = {}
+    for name, result in logs["otter"].items():
+        nbgrader_scores = folder.scores(root, name)
+        otter_scores = {g: result.scores.get(g, 0.0) for g in points}
+        assert otter_scores == nbgrader_scores, (name, result.message)
+        totals[name] = sum(otter_scores.values())
+    assert totals["reference"] == sum(points.values()) and totals["release"] == 0
+    # the other three earn partial credit, so the comparison is not all-or-nothing
+    assert all(0 < totals[n] < sum(points.values())
+               for n in ("partial", "bug_unscaled", "bug_elbo_sign"))

@@ -2,14 +2,16 @@
 
 ``otter assign`` builds the student notebook and the Gradescope zip once per module;
 ``nbgrader generate_assignment`` builds the nbgrader release they are compared with.
-The parity test (slow: it trains the reference twice per tool) grades the same student
-work with ``nbgrader autograde`` and ``otter run`` and compares every score.
+The parity of the two tools' scores, cell by cell, is tested on the submissions of
+``test_nbgrader_e2e.py`` and of the cheat corpus, which both tools grade.
 """
 
 import ast
 import csv
 import json
+import os
 import re
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -190,16 +192,23 @@ def test_bad_submissions_get_a_row_and_the_batch_goes_on(tmp_path, student, ag_z
 
 
 @pytest.mark.slow
-def test_a_submission_that_never_finishes_is_stopped(tmp_path, student, ag_zip):
+def test_a_submission_that_never_finishes_is_stopped(tmp_path, student, ag_zip, monkeypatch):
     loop = otter_master.transplant(nbformat.v4.new_notebook(), student)
     loop.cells.insert(1, nbformat.v4.new_code_cell("while True:\n    pass"))
     write(tmp_path, "loop.ipynb", loop)
+    mark = f"stopped-{uuid.uuid4().hex}"  # in every process this grading starts (and no other)
+    monkeypatch.setenv("VAE_TEST_GRADING", mark)
     result = otter_grade.grade(tmp_path / "loop.ipynb", ag_zip, GRADING_EPOCHS, timeout=20)
     assert result.scores == {} and "stopped after 20 s" in result.message
     assert result.seconds < 60, "the kernel outlived otter and kept the grader waiting"
-    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
-            if "vae_anomaly.guard" in " ".join(p.info["cmdline"] or [])]
-    assert not left, f"grading kernels still running: {left}"
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if proc.pid != os.getpid() and proc.environ().get("VAE_TEST_GRADING") == mark:
+                left.append(proc.info["cmdline"])
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            pass
+    assert not left, f"processes of this grading still running: {left}"
 
 
 # --- grader.check in the student's notebook --------------------------------------------
@@ -235,47 +244,3 @@ def test_grader_check_gives_the_visible_nbgrader_messages(tmp_path, student, nbg
             assert error[0] in checks[grade_id], grade_id
         else:
             assert "All test cases passed" in checks[grade_id], grade_id
-
-
-# --- parity with nbgrader autograde ------------------------------------------------------
-
-def otter_submissions(release):
-    """Student work in nbgrader's format: the reference, the untouched release, a partial
-    submission and two planted bugs (one cheap, one after a full training)."""
-    return {
-        "reference": folder.submission(release),
-        "untouched": release,
-        "partial_task1": folder.submission(release, {"task1"}),
-        "unscaled_pixels": edit(folder.submission(release, {"task1"}), " / 255", ""),
-        "elbo_sign_flipped": edit(folder.submission(release),
-                                         "return -np.mean(", "return np.mean("),
-    }
-
-
-@pytest.mark.slow
-def test_parity_with_nbgrader_autograde(tmp_path, student, ag_zip, nbgrader_course):
-    """Slow (trains twice per tool): every autograded cell scores the same in both tools."""
-    submissions = otter_submissions(folder.release_notebook(nbgrader_course))
-    for name, nb in submissions.items():
-        folder.hand_in(nbgrader_course, name, nb)
-        write(tmp_path / "otter", f"{name}.ipynb", otter_master.transplant(nb, student))
-    graded = folder.autograde(nbgrader_course)
-    assert graded.returncode == 0, graded.stderr[-2000:]
-    otter_grade.main([str(tmp_path / "otter"), "--autograder", str(ag_zip),
-                      "--epochs", str(GRADING_EPOCHS), "--out", str(tmp_path / "otter.csv")])
-    rows = read_csv(tmp_path / "otter.csv")
-    points = notebooks.autograded_points()
-    totals = {}
-    for name in submissions:
-        nbgrader_scores = folder.scores(nbgrader_course, name)
-        otter_scores = {g: float(rows[f"{name}.ipynb"][g]) for g in points}
-        print(name, "nbgrader", notebooks.task_scores(nbgrader_scores),
-              "otter", notebooks.task_scores(otter_scores))
-        assert otter_scores == nbgrader_scores, name
-        assert notebooks.task_scores(otter_scores) == notebooks.task_scores(nbgrader_scores), name
-        totals[name] = sum(otter_scores.values())
-    assert folder.scores(nbgrader_course, "reference") == points
-    assert totals["untouched"] == 0
-    # the other three earn partial credit, so the comparison is not all-or-nothing
-    assert all(0 < totals[n] < sum(points.values())
-               for n in ("partial_task1", "unscaled_pixels", "elbo_sign_flipped"))

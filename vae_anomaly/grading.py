@@ -411,8 +411,26 @@ def _check_auc_reported(ns):
                      "positive class")
 
 
+def _measured_once():
+    """``measure(key, compute)``: ``compute()`` once per key, kept where a notebook cannot
+    reach it (a closure), so the two detector cells share one measurement of a model."""
+    memory = {}
+
+    def measure(key, compute):
+        if key not in memory:
+            memory.clear()
+            memory[key] = compute()
+        return dict(memory[key])
+
+    return measure
+
+
+_measure_detector = _measured_once()
+
+
 def _detector(ns) -> dict:
-    """The grader's areas for the trained VAE, after the checks that make them meaningful."""
+    """The grader's areas for the trained VAE, after the checks that make them meaningful
+    (measured once per trained model and ``negative_elbo``)."""
     from . import guard
 
     _fit_history(ns)
@@ -428,7 +446,10 @@ def _detector(ns) -> dict:
     if sizes and max(sizes) < 0.9 * len(reference_split().x_train):
         raise Failed(f"the detector is graded on a VAE trained on all of x_train; your "
                      f"largest fit saw {max(sizes)} images")
-    areas = detector_aucs(negative_elbo, x_normal, x_anomaly, namespace=ns)
+    model = (id(negative_elbo), id(guard.state["snapshot"]), guard.state["epochs"],
+             np.shape(x_normal)[1:], np.asarray(x_normal).dtype.str)
+    areas = _measure_detector(model, lambda: detector_aucs(negative_elbo, x_normal, x_anomaly,
+                                                           namespace=ns))
     flag = marks()["flag_above"]["roc_auc"]
     if areas["roc_auc"] > flag:
         raise Flagged(f"ROC AUC {areas['roc_auc']:.3f} is above anything a VAE trained "
