@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 
 from tests.support.edits import edit
 from vae_anomaly import config
 from vae_anomaly.config import ASSIGNMENT, GRADING_EPOCHS, ROOT
 from vae_anomaly.course import folder, notebooks, otter_grade, otter_master
+from vae_anomaly.course.designs import DESIGNS
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +35,8 @@ CHEATS = Path(__file__).parent / "cheats"
 SMALL_BUDGET = 2
 DETECTOR = ["task4_auc_not_inverted", "task4_auc_threshold"]
 WEAK = ("vae.fit(x_train,", "vae.fit(x_train[:256],")
+# the course's pitfall, a Bernoulli decoder (ROC AUC ~0.35): the edit of designs/bernoulli_bce
+BERNOULLI = tomllib.loads((DESIGNS / "bernoulli_bce" / "design.toml").read_text())["replace"][0]
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Case:
     flagged: tuple = ()  # the tools that must flag it for review
     may_flag: tuple = ()  # the tools that may flag it (its cheat fails there either way)
     like_base: bool = False  # an honest case: scores of its base, not flagged
+    nbgrader: tuple = ()  # nbgrader settings of its grading
 
 
 BOTH = ("nbgrader", "otter")
@@ -75,11 +82,24 @@ CORPUS = {
     "chdir": Case("chdir.py", like_base=True),
     "copied_test_cell": Case(None, base="duplicate", like_base=True),
     "other_kernelspec": Case(None, base="ir", like_base=True),
+    # the state and the verdicts of the grading, reached as a student who read the source would
+    # (nbgrader grades it without the static scan: the verdict outside the kernel holds alone)
+    "lower_marks": Case("lower_marks.py", after="task2_training_answer", base="bernoulli",
+                        zero=DETECTOR, flagged=BOTH, nbgrader=("--VerifyChecks.scan=False",)),
+    "clear_guard": Case("clear_guard.py", zero=["task1_split_counts"], flagged=BOTH),
+    "lift_budget": Case("lift_budget.py", after="task2_model_answer", base="weak_longer",
+                        budget=GRADING_EPOCHS, zero=["task2_loss_decreases"], flagged=BOTH),
+    "swap_entry_point": Case("swap_entry_point.py", zero=["task1_split_counts",
+                                                          "task1_split_test"], flagged=BOTH),
+    # the machine: the grader's secrets, its disk and memory
+    "read_environment": Case("read_environment.py", like_base=True),
+    "fill_disk": Case("fill_disk.py", like_base=True),
 }
+SECRET = ("JUPYTERHUB_API_TOKEN", "planted-token-of-the-instructor")  # in the grader's env
 VICTIM = "weak_victim"  # graded after "vandal": its weak model must still fail
 # otter grades one case of every kind (the repeats of a kind only cost time there)
 OTTER_SKIPS = {"sqlite_gradebook", "rebind_grading", "rebind_numpy", "shifted_arrays",
-               "copied_test_cell"}
+               "copied_test_cell", "clear_guard", "read_environment", "fill_disk"}
 
 
 def cell(nb, grade_id):
@@ -99,7 +119,9 @@ def base_notebook(release, base):
             nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
         return nb
     full = folder.submission(release)
-    return {"full": full, "weak": edit(full, *WEAK),
+    weak = edit(full, *WEAK)
+    return {"full": full, "weak": weak, "weak_longer": edit(weak, "epochs=EPOCHS", "epochs=50"),
+            "bernoulli": edit(full, BERNOULLI["old"], BERNOULLI["new"]),
             "untrained": edit(full, "epochs=EPOCHS", "epochs=0"),
             "longer": edit(full, "epochs=EPOCHS", "epochs=200")}[base]
 
@@ -143,13 +165,17 @@ def graded(tmp_path_factory, otter_dist):
                **{n: c.budget for n, c in cases.items()},
                "base_task1": SMALL_BUDGET, "base_weak": GRADING_EPOCHS}  # in grading order
     ag_zip = otter_dist / "autograder" / "autograder.zip"
+    os.environ[SECRET[0]] = SECRET[1]  # the grader's, never a notebook's
     with ThreadPoolExecutor(1) as otter_thread:  # otter's gradings beside nbgrader's
         otter = otter_thread.submit(lambda: {
             name: otter_grade.grade(otter_dir / f"{name}.ipynb", ag_zip, budget, timeout=600)
             for name, budget in budgets.items() if name not in OTTER_SKIPS})
-        logs = {name: folder.autograde(root, name, epochs=budget)
+        logs = {name: folder.autograde(root, name, epochs=budget,
+                                       options=cases[name].nbgrader if name in cases else ())
                 for name, budget in budgets.items()}
-        return root, logs, otter.result(), before
+        otter = otter.result()
+    del os.environ[SECRET[0]]
+    return root, logs, otter, before
 
 
 def nbgrader_scores(root, name):
@@ -201,7 +227,8 @@ def test_each_cheat_loses_its_points_in_otter(graded, name):
 def test_nbgrader_and_otter_agree_cell_by_cell(graded):
     root, _, otter, _ = graded
     for name in [*CORPUS, VICTIM, "base_task1", "base_weak"]:
-        if name == "otter_tests_rewritten" or name in OTTER_SKIPS:  # a cheat on otter's files
+        if name in OTTER_SKIPS or CORPUS.get(name, Case(None)).nbgrader or (
+                name == "otter_tests_rewritten"):  # a cheat on otter's files
             continue
         ours = {g: otter[name].scores.get(g, 0.0) for g in notebooks.autograded_points()}
         assert ours == nbgrader_scores(root, name), name
@@ -246,3 +273,36 @@ def test_a_dead_kernel_gets_a_row_with_its_reason(graded):
     scores = nbgrader_scores(root, "kernel_exit")
     assert set(scores.values()) == {0.0}
     assert "DeadKernel" in logs["kernel_exit"].stderr or "died" in logs["kernel_exit"].stderr
+
+
+def test_no_secret_of_the_grader_reaches_a_notebook(graded):
+    root, _, _, _ = graded
+    text = folder.notebook_path(root, "autograded", "read_environment").read_text()
+    assert "ENV [(" in text and "ENV1" in text  # it ran, and printed what it could see
+    assert SECRET[1] not in text and SECRET[0] not in text
+
+
+def test_writes_stop_at_their_caps_and_the_notebook_goes_on(graded):
+    root, _, _, _ = graded
+    nb = autograded(root, "fill_disk")
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    for where in ("/tmp", "."):
+        written = re.search(rf"FILL {re.escape(where)} stopped after (\d+) MiB: (.*)", text)
+        assert written and int(written.group(1)) <= 512, text[-2000:]
+        assert "No space left on device" in written.group(2)
+
+
+def test_a_budget_lifted_in_the_kernel_is_found(graded):
+    root, _, otter, _ = graded
+    nb = autograded(root, "lift_budget")
+    log = "".join(o.get("text", "") for o in cell(nb, "task2_training_answer").outputs)
+    assert log.count("Epoch ") > GRADING_EPOCHS  # the closure was reached: it trained more
+    assert flagged(root, "lift_budget") and "flagged for review" in otter["lift_budget"].message
+
+
+def test_marks_lowered_in_the_kernel_change_nothing(graded):
+    """Without the static scan, the Bernoulli detector passes its checks in the kernel
+    (marks lowered there); the grader judges the measured areas with its own marks."""
+    root, _, _, _ = graded
+    banner = autograded(root, "lower_marks").cells[0].source
+    assert "below the grader's marks" in banner and "reaches into the grading" not in banner

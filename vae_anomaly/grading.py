@@ -18,6 +18,7 @@ import numpy as np
 from IPython.display import display as _display
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
+from . import guard
 from .config import CALIBRATION, CALIBRATION_ENV
 from .data import AnomalySplit, anomaly_split
 from .scoring import labels_and_scores
@@ -238,9 +239,7 @@ def snapshot(namespace: dict) -> dict | None:
 
 def _changed_since_training(negative_elbo, namespace: dict) -> str | None:
     """Why ``negative_elbo`` is not the function measured right after training, or None."""
-    from . import guard
-
-    taken = guard.state["snapshot"]
+    taken = _snapshot()
     if taken is None:
         raise Failed("no ELBO could be measured right after training: define negative_elbo "
                      "(Task 2a) before you train with fit (Task 2b)")
@@ -265,11 +264,9 @@ def _need(namespace: dict, *names: str) -> list:
 
 def _fit_history(namespace: dict):
     """The student's ``history``, checked to be what ``fit`` returned, unchanged."""
-    from . import guard
-
     (history,) = _need(namespace, "history")
-    fits = [f for f in guard.state["fits"] if f["history"] is history]
-    if not guard.state["installed"]:
+    fits = [f for f in _fits() if f["history"] is history]
+    if not _installed():
         raise Failed("grade with the course's grading kernel (vae_anomaly.guard)")
     if not fits:
         raise Failed("history must be the History object that vae.fit(...) returned")
@@ -431,22 +428,20 @@ _measure_detector = _measured_once()
 def _detector(ns) -> dict:
     """The grader's areas for the trained VAE, after the checks that make them meaningful
     (measured once per trained model and ``negative_elbo``)."""
-    from . import guard
-
     _fit_history(ns)
     negative_elbo, x_normal, x_anomaly = _need(ns, "negative_elbo", "x_test_normal",
                                                "x_test_anomaly")
     changed = _changed_since_training(negative_elbo, ns)
     if changed:
         raise Flagged(changed)
-    if guard.state["epochs"] < 2:  # Keras' fit(epochs=0) still trains one epoch
+    if _epochs() < 2:  # Keras' fit(epochs=0) still trains one epoch
         raise Failed("the detector is graded on your trained VAE: train it with fit for "
                      "EPOCHS epochs (at least 2)")
-    sizes = [f["images"] for f in guard.state["fits"] if f["images"] is not None]
+    sizes = [f["images"] for f in _fits() if f["images"] is not None]
     if sizes and max(sizes) < 0.9 * len(reference_split().x_train):
         raise Failed(f"the detector is graded on a VAE trained on all of x_train; your "
                      f"largest fit saw {max(sizes)} images")
-    model = (id(negative_elbo), id(guard.state["snapshot"]), guard.state["epochs"],
+    model = (id(negative_elbo), id(_snapshot()), _epochs(),
              np.shape(x_normal)[1:], np.asarray(x_normal).dtype.str)
     areas = _measure_detector(model, lambda: detector_aucs(negative_elbo, x_normal, x_anomaly,
                                                            namespace=ns))
@@ -460,15 +455,18 @@ def _detector(ns) -> dict:
 
 def _check_not_inverted(ns):
     areas, mark = _detector(ns), marks()["not_inverted"]["roc_auc"]
+    measured = {key: areas[key] for key in MEASURED}
     if areas["roc_auc"] < mark:
         raise Failed(f"your detector's ROC AUC is {areas['roc_auc']:.3f}, below {mark:.2f}: it "
                      "ranks trousers as more normal than the clothes it was trained on. The "
                      "likely cause is the likelihood: with a Bernoulli (binary cross-entropy) "
                      "decoder, dark, simple trousers get a higher ELBO. Use a Gaussian.")
+    return measured
 
 
 def _check_calibrated(ns):
     areas, mark = _detector(ns), marks()["calibrated"]
+    measured = {key: areas[key] for key in MEASURED}
     low = [f"{name} {areas[key]:.3f} (mark {mark[key]:.3f})"
            for name, key in (("ROC AUC", "roc_auc"), ("PR AUC", "pr_auc"))
            if areas[key] < mark[key]]
@@ -477,6 +475,7 @@ def _check_calibrated(ns):
                      "design reached at the grading budget. Likely causes: a likelihood that "
                      "is not a density of the pixels, a model too small, or training that "
                      "does not use the whole budget (fit for EPOCHS epochs).")
+    return measured
 
 
 CHECKS = {
@@ -491,29 +490,44 @@ CHECKS = {
 }
 
 
+MEASURED = ("roc_auc", "pr_auc")  # what a detector check's record carries for the verdict
+
+
 def _publish(record: dict) -> None:
     _display({RECORD_MIME: record, "text/plain": f"[grading] {record['grade_id']}: "
               + ("passed" if record["passed"] else record["message"])}, raw=True)
 
 
 def check(grade_id: str, namespace: dict) -> None:
-    """Run the check of test cell ``grade_id`` on the notebook's variables ``namespace``."""
-    from . import guard
+    """Run the check of test cell ``grade_id`` on the notebook's variables ``namespace``.
 
-    changed = guard.tampered()
+    The record says what the check measured (the detector's areas, the epochs trained);
+    the grader decides the verdict from it outside the kernel (``integrity.judge``), with
+    the marks and the budget it reads itself."""
+    changed = _tampered()
+    record = {"grade_id": grade_id, "passed": False, "flagged": False, "message": "",
+              "epochs": _epochs(), "measured": {}}
     try:
         if changed:
             raise Flagged("functions the grading relies on were replaced: "
                           + ", ".join(changed[:5]))
-        CHECKS[grade_id](namespace)
+        record["measured"] = CHECKS[grade_id](namespace) or {}
     except Failed as failure:
         flagged = isinstance(failure, Flagged)
         message = ("flagged for review: " if flagged else "") + str(failure)
-        _publish({"grade_id": grade_id, "passed": False, "flagged": flagged,
-                  "message": message})
+        _publish({**record, "flagged": flagged, "message": message})
         raise Failed(message) from None
     except Exception as error:  # noqa: BLE001 (a broken answer fails its test, with the reason)
         message = f"{type(error).__name__}: {error}"
-        _publish({"grade_id": grade_id, "passed": False, "flagged": False, "message": message})
+        _publish({**record, "message": message})
         raise Failed(message) from None
-    _publish({"grade_id": grade_id, "passed": True, "flagged": False, "message": ""})
+    _publish({**record, "passed": True})
+
+
+# What the checks read of the guard, bound once: a notebook that rebinds the guard's
+# functions changes nothing here (and the fingerprints find the rebinding). The guard calls
+# ``snapshot`` after each fit and reads the marks and the data before any student code.
+_installed, _epochs, _fits, _snapshot, _tampered = (
+    guard.installed, guard.epochs, guard.fits, guard.snapshot, guard.tampered)
+guard.ON_FIT.append(snapshot)
+guard.ON_INSTALL.append(lambda: (marks(), reference_split()))

@@ -14,6 +14,10 @@ a running kernel (the first cell otter adds where that kernel is not installed).
 * **Fingerprints.** The identity of every function of the modules the checks rely on
   (NumPy, scikit-learn's metrics, builtins, this package's checks), so that a rebinding is
   found and flagged rather than trusted.
+* **Out of reach.** All of this lives in the closure of ``_records``, not in a module
+  attribute a notebook could empty or change; its readers return copies. The checks
+  (``vae_anomaly.grading``) register what runs after a fit and at install (``ON_FIT``,
+  ``ON_INSTALL``): the guard imports no check, so the two have no import loop.
 """
 
 from __future__ import annotations
@@ -32,26 +36,8 @@ BUILTINS = ("abs", "all", "any", "callable", "dict", "float", "getattr", "hasatt
 FINGERPRINTED = ("builtins", "numpy", "numpy.random", "sklearn.metrics", "vae_anomaly.data",
                  "vae_anomaly.scoring", "vae_anomaly.grading", "vae_anomaly.guard",
                  "vae_anomaly.integrity", "IPython.display", "keras.src.models.model")
-state = {"installed": False, "epochs": 0, "images": 0, "fits": [], "snapshot": None,
-         "fingerprints": {}, "namespace": None}
-
-
-def budget() -> int:
-    """The most epochs this notebook may train: ``$VAE_EPOCHS`` when the guard was
-    installed (a notebook that changes the variable later changes nothing)."""
-    return state.get("budget") or int(os.environ.get(EPOCHS_ENV, STUDENT_EPOCHS))
-
-
-def namespace() -> dict:
-    """The notebook's variables (the IPython user namespace, or the one given to install)."""
-    if state["namespace"] is not None:
-        return state["namespace"]
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return {}
-    shell = get_ipython()
-    return shell.user_ns if shell is not None else {}
+ON_FIT = []  # called with the notebook's namespace after each fit (the checks' snapshot)
+ON_INSTALL = []  # called once, before any student code (the checks read their assets)
 
 
 def fingerprint(name: str) -> dict[str, int]:
@@ -62,94 +48,133 @@ def fingerprint(name: str) -> dict[str, int]:
     return {key: id(names[key]) for key in keys}
 
 
-def tampered() -> list[str]:
-    """``module.name`` of each fingerprinted function rebound since the guard was installed."""
-    changed = []
-    for name, prints in state["fingerprints"].items():
-        now = vars(sys.modules[name]) if name in sys.modules else {}
-        changed += [f"{name}.{key}" for key, ident in prints.items()
-                    if id(now.get(key)) != ident]
-    if "model_methods" in state:
+def _records():
+    """The guard's state and the functions that read and write it. The state lives in this
+    closure only: a notebook reaches it through no module attribute, and what the readers
+    return is a copy."""
+    kept = {"installed": False, "budget": 0, "epochs": 0, "images": 0, "fits": [],
+            "snapshot": None, "fingerprints": {}, "model_methods": {}, "namespace": None,
+            "on_fit": ()}
+
+    def installed() -> bool:
+        return kept["installed"]
+
+    def budget() -> int:
+        """The most epochs this notebook may train: ``$VAE_EPOCHS`` when the guard was
+        installed (a notebook that changes the variable later changes nothing)."""
+        return kept["budget"] or int(os.environ.get(EPOCHS_ENV, STUDENT_EPOCHS))
+
+    def epochs() -> int:
+        """Epochs trained by ``fit`` so far, in all."""
+        return kept["epochs"]
+
+    def fits() -> tuple:
+        """Each ``fit``: its ``History``, a copy of its losses, its epochs and images."""
+        return tuple({**f, "logs": copy.deepcopy(f["logs"])} for f in kept["fits"])
+
+    def snapshot():
+        """The ELBO draws taken right after the last ``fit`` (``grading.snapshot``)."""
+        return kept["snapshot"]
+
+    def namespace() -> dict:
+        """The notebook's variables (the IPython user namespace, or the one installed)."""
+        if kept["namespace"] is not None:
+            return kept["namespace"]
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return {}
+        shell = get_ipython()
+        return shell.user_ns if shell is not None else {}
+
+    def tampered() -> list[str]:
+        """``module.name`` of each fingerprinted function rebound since the guard was
+        installed."""
+        changed = []
+        for name, prints in kept["fingerprints"].items():
+            now = vars(sys.modules[name]) if name in sys.modules else {}
+            changed += [f"{name}.{key}" for key, ident in prints.items()
+                        if id(now.get(key)) != ident]
+        if kept["model_methods"]:
+            import keras
+
+            now = vars(keras.Model)
+            changed += [f"keras.Model.{key}" for key, ident in kept["model_methods"].items()
+                        if id(now.get(key)) != ident]
+        return changed
+
+    def record_fit(history, epochs_run: int, images: int | None) -> None:
+        """Remember a ``History`` from ``fit`` (and how many images it trained on, where
+        known), then let the checks snapshot the model (``ON_FIT``)."""
+        kept["epochs"] += epochs_run
+        kept["fits"].append({"history": history, "logs": copy.deepcopy(history.history),
+                             "epochs": epochs_run, "images": images})
+        for hook in kept["on_fit"]:
+            kept["snapshot"] = hook(namespace())
+
+    def capped_fit(original):
+        def fit(self, *args, **kwargs):
+            import inspect
+
+            bound = inspect.signature(original).bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            start = int(bound.arguments.get("initial_epoch") or 0)
+            asked = int(bound.arguments.get("epochs") or 1) - start
+            allowed = max(0, min(asked, budget() - kept["epochs"]))
+            if allowed < asked:
+                print(f"[grading] training budget: {budget()} epochs in all; this fit runs "
+                      f"{allowed} of the {asked} epochs asked for", flush=True)
+            bound.arguments["epochs"] = start + allowed
+            history = original(*bound.args, **bound.kwargs)
+            x = bound.arguments.get("x")
+            record_fit(history, len(getattr(history, "epoch", []) or []),
+                       len(x) if hasattr(x, "__len__") and hasattr(x, "shape") else None)
+            return history
+
+        fit.__doc__ = original.__doc__
+        return fit
+
+    def capped_train_on_batch(original):
+        def train_on_batch(self, x=None, *args, **kwargs):
+            import numpy as np
+
+            kept["images"] += len(np.asarray(x)) if x is not None else 0
+            if kept["images"] > budget() * TRAINING_IMAGES:
+                raise RuntimeError(f"[grading] training budget spent: {budget()} epochs of "
+                                   f"{TRAINING_IMAGES} images")
+            return original(self, x, *args, **kwargs)
+
+        return train_on_batch
+
+    def install(user_namespace: dict | None = None) -> None:
+        """Pin TensorFlow's threads, cap ``fit``, import the checks and take the
+        fingerprints."""
+        if kept["installed"]:
+            return
+        for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+            os.environ.setdefault(var, str(GRADING_THREADS))
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import keras
 
-        now = vars(keras.Model)
-        changed += [f"keras.Model.{key}" for key, ident in state["model_methods"].items()
-                    if id(now.get(key)) != ident]
-    return changed
+        keras.Model.fit = capped_fit(keras.Model.fit)
+        keras.Model.train_on_batch = capped_train_on_batch(keras.Model.train_on_batch)
+        from . import CORE
+
+        for module in CORE:  # loaded now: a student's folder cannot shadow them later
+            import_module("vae_anomaly" if module == "__init__" else f"vae_anomaly.{module}")
+        for hook in ON_INSTALL:
+            hook()
+        kept["on_fit"] = tuple(ON_FIT)  # what a notebook appends later is not called
+        kept["namespace"] = user_namespace
+        kept["budget"] = int(os.environ.get(EPOCHS_ENV, STUDENT_EPOCHS))
+        kept["fingerprints"] = {name: fingerprint(name) for name in FINGERPRINTED}
+        kept["model_methods"] = {k: id(v) for k, v in vars(keras.Model).items()}
+        kept["installed"] = True
+
+    return installed, budget, epochs, fits, snapshot, namespace, tampered, install
 
 
-def record_fit(history, epochs_run: int, images: int | None) -> None:
-    """Remember a ``History`` from ``fit`` (and how many images it trained on, where known)
-    and snapshot the model's ELBO on test images."""
-    state["epochs"] += epochs_run
-    state["fits"].append({"history": history, "logs": copy.deepcopy(history.history),
-                          "epochs": epochs_run, "images": images})
-    from . import grading
-
-    state["snapshot"] = grading.snapshot(namespace())
-
-
-def _capped_fit(original):
-    def fit(self, *args, **kwargs):
-        import inspect
-
-        bound = inspect.signature(original).bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        start = int(bound.arguments.get("initial_epoch") or 0)
-        asked = int(bound.arguments.get("epochs") or 1) - start
-        allowed = max(0, min(asked, budget() - state["epochs"]))
-        if allowed < asked:
-            print(f"[grading] training budget: {budget()} epochs in all; this fit runs "
-                  f"{allowed} of the {asked} epochs asked for", flush=True)
-        bound.arguments["epochs"] = start + allowed
-        history = original(*bound.args, **bound.kwargs)
-        x = bound.arguments.get("x")
-        record_fit(history, len(getattr(history, "epoch", []) or []),
-                   len(x) if hasattr(x, "__len__") and hasattr(x, "shape") else None)
-        return history
-
-    fit.__wrapped__ = original
-    fit.__doc__ = original.__doc__
-    return fit
-
-
-def _capped_train_on_batch(original):
-    def train_on_batch(self, x=None, *args, **kwargs):
-        import numpy as np
-
-        state["images"] += len(np.asarray(x)) if x is not None else 0
-        if state["images"] > budget() * TRAINING_IMAGES:
-            raise RuntimeError(f"[grading] training budget spent: {budget()} epochs of "
-                               f"{TRAINING_IMAGES} images")
-        return original(self, x, *args, **kwargs)
-
-    train_on_batch.__wrapped__ = original
-    return train_on_batch
-
-
-def install(user_namespace: dict | None = None) -> None:
-    """Pin TensorFlow's threads, cap ``fit``, import the checks and take the fingerprints."""
-    if state["installed"]:
-        return
-    for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ.setdefault(var, str(GRADING_THREADS))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
-    keras.Model.fit = _capped_fit(keras.Model.fit)
-    keras.Model.train_on_batch = _capped_train_on_batch(keras.Model.train_on_batch)
-    from . import CORE
-
-    for module in CORE:  # loaded now: a student's folder cannot shadow them later
-        import_module("vae_anomaly" if module == "__init__" else f"vae_anomaly.{module}")
-    from . import grading
-
-    grading.marks(), grading.reference_split()  # read before a notebook can redirect them
-    state["namespace"] = user_namespace
-    state["budget"] = int(os.environ.get(EPOCHS_ENV, STUDENT_EPOCHS))
-    state["fingerprints"] = {name: fingerprint(name) for name in FINGERPRINTED}
-    state["model_methods"] = {k: id(v) for k, v in vars(keras.Model).items()}
-    state["installed"] = True
+installed, budget, epochs, fits, snapshot, namespace, tampered, install = _records()
 
 
 def _cpu_time_spent(signum, frame):

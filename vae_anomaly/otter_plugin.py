@@ -10,8 +10,9 @@ Configured in ``autograder/assignment.yml`` (``plugins``) and shipped with the c
   under any file name, so that each check runs where its test cell stands (as in
   nbgrader). The student's cells are scanned.
 * ``after_grading``: a question keeps its points only when its check left a passing record
-  in the executed notebook and nothing in the notebook reaches into the grading;
-  otherwise it scores zero and the results say "flagged for review: …".
+  in the executed notebook, its measurements pass the marks and the budget read here
+  (``integrity.judge``), and nothing in the notebook reaches into the grading; otherwise it
+  scores zero and the results say "flagged for review: …".
 """
 
 from __future__ import annotations
@@ -87,12 +88,15 @@ class GradingPlugin(AbstractOtterPlugin):
         reasons = [f"the notebook reaches into the grading: {static}"] if self.findings else []
         reasons += [r["message"].removeprefix("flagged for review: ")
                     for r in found if r.get("flagged")]
+        marks, budget = integrity.rules()  # read here, outside the kernel
         for name, test in results.results.items():
             mine = [r for r in found if r.get("grade_id") == name]
-            trusted = bool(mine) and all(r.get("passed") for r in mine)
+            judged = [integrity.judge(r, marks, budget) for r in mine if r.get("passed")]
+            trusted = bool(mine) and all(r.get("passed") for r in mine) and not any(judged)
             if test.score and (self.findings or not trusted):
                 results.update_score(name, 0)
                 if not self.findings:
-                    reasons.append(f"test {name} passed without its check's passing record")
+                    reasons += [j for j in judged if j] or [
+                        f"test {name} passed without its check's passing record"]
         if reasons:
             results.set_output("flagged for review: " + "; ".join(dict.fromkeys(reasons)))

@@ -80,11 +80,12 @@ def hand_in(root: Path, student: str, nb: nbformat.NotebookNode | str | bytes) -
 
 
 def autograde(root: Path, student: str = "*", epochs: int | None = None,
-              timeout: int | None = None, env: dict | None = None,
+              timeout: int | None = None, env: dict | None = None, options: tuple = (),
               ) -> subprocess.CompletedProcess:
     """``nbgrader autograde`` of the students matching a glob. ``epochs`` sets a training
-    budget other than the grading budget (the grading kernel's default)."""
-    args = ["autograde", ASSIGNMENT, "--force", f"--student={student}"]
+    budget other than the grading budget (the grading kernel's default); ``options`` are
+    more of nbgrader's command-line settings."""
+    args = ["autograde", ASSIGNMENT, "--force", f"--student={student}", *options]
     if timeout is not None:
         args.append(f"--Execute.timeout={timeout}")
     extra = {**({EPOCHS_ENV: str(epochs)} if epochs else {}), **(env or {})}

@@ -1,7 +1,8 @@
 """nbgrader preprocessors that give the trusted verdicts of ``vae_anomaly.integrity``.
 
 * ``VerifyChecks`` (right after ``Execute``): the static scan of the student's cells and
-  files, and each autograded test cell's record. A cell that must not count gets an
+  files, and each autograded test cell's record, its measurements judged with the marks
+  and the budget read here, outside the kernel. A cell that must not count gets an
   error output "flagged for review: …" (so ``SaveAutoGrades`` scores it zero and the
   feedback shows why) and the notebook gets a banner cell at the top.
 * ``FlagInGradebook`` (after ``SaveAutoGrades``): marks the submitted notebook as flagged in
@@ -14,6 +15,7 @@ import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
+from traitlets import Bool
 
 from .. import integrity
 
@@ -34,14 +36,19 @@ def autograded_cells(nb):
 class VerifyChecks(NbGraderPreprocessor):
     """Zero, with the reason, every test cell the grader cannot trust (module docstring)."""
 
+    scan = Bool(True, help="Scan the student's cells and files for code that reaches into "
+                "the grading. Off, the records and the verdicts still hold: the tests turn it "
+                "off to show that they do.").tag(config=True)
+
     def preprocess(self, nb, resources):
         folder = resources.get("metadata", {}).get("path") or "."
-        findings = integrity.scan(nb) + integrity.scan_files(folder)
+        findings = integrity.scan(nb) + integrity.scan_files(folder) if self.scan else []
         static = "; ".join(str(f) for f in findings[:5])
         reasons = [f"the notebook reaches into the grading: {static}"] if findings else []
+        marks, budget = integrity.rules()
         for cell in autograded_cells(nb):
             grade_id = cell.metadata["nbgrader"]["grade_id"]
-            reason = integrity.verify(cell, grade_id)
+            reason = integrity.verify(cell, grade_id, marks, budget)
             if findings and not integrity.has_error(cell):
                 reason = reasons[0]
             if reason:
