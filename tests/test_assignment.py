@@ -227,3 +227,19 @@ def test_calibration_covers_the_family_and_follows_its_rule():
 def test_the_notebook_states_the_stored_grading_rules():
     cell = next(c for c in SOURCE.cells if c.get("id") == build.RULES_CELL)
     assert cell.source == build.grading_rules(), "stale: python -m vae_anomaly.course.build rules"
+
+
+@pytest.mark.parametrize("roc, losses, cause", [
+    (0.35, [300, 250, 249], "likelihood"),  # trousers ranked first
+    (0.70, [300, 250, 230], "still falling (8.7% in the last epoch)"),
+    (0.70, [300, 250, 249.9], "levelled off"),
+])
+def test_a_weak_detector_is_told_the_cause_the_grader_can_see(roc, losses, cause):
+    assert cause in grading.likely_cause({"roc_auc": roc, "pr_auc": 0.1}, losses)
+
+
+def test_the_visible_detector_assert_uses_the_hidden_mark():
+    source = next(c.source for c in notebooks.read().cells
+                  if notebooks.grade_id(c) == "task4_auc_not_inverted")
+    visible = float(re.search(r"assert roc_auc >= ([\d.]+)", source).group(1))
+    assert visible == grading.calibration()["marks"]["not_inverted"]["roc_auc"]

@@ -428,22 +428,23 @@ _measure_detector = _measured_once()
 def _detector(ns) -> dict:
     """The grader's areas for the trained VAE, after the checks that make them meaningful
     (measured once per trained model and ``negative_elbo``)."""
-    _fit_history(ns)
+    history = _fit_history(ns)
     negative_elbo, x_normal, x_anomaly = _need(ns, "negative_elbo", "x_test_normal",
                                                "x_test_anomaly")
     changed = _changed_since_training(negative_elbo, ns)
     if changed:
         raise Flagged(changed)
-    if _epochs() < 2:  # Keras' fit(epochs=0) still trains one epoch
+    model = next(f["model"] for f in _fits() if f["history"] is history)
+    if _epochs(model) < 2:  # Keras' fit(epochs=0) still trains one epoch
         raise Failed("the detector is graded on your trained VAE: train it with fit for "
                      "EPOCHS epochs (at least 2)")
-    sizes = [f["images"] for f in _fits() if f["images"] is not None]
+    sizes = [f["images"] for f in _fits() if f["images"] is not None and f["model"] is model]
     if sizes and max(sizes) < 0.9 * len(reference_split().x_train):
         raise Failed(f"the detector is graded on a VAE trained on all of x_train; your "
                      f"largest fit saw {max(sizes)} images")
-    model = (id(negative_elbo), id(_snapshot()), _epochs(),
-             np.shape(x_normal)[1:], np.asarray(x_normal).dtype.str)
-    areas = _measure_detector(model, lambda: detector_aucs(negative_elbo, x_normal, x_anomaly,
+    key = (id(negative_elbo), id(_snapshot()), _epochs(model),
+           np.shape(x_normal)[1:], np.asarray(x_normal).dtype.str)
+    areas = _measure_detector(key, lambda: detector_aucs(negative_elbo, x_normal, x_anomaly,
                                                            namespace=ns))
     flag = marks()["flag_above"]["roc_auc"]
     if areas["roc_auc"] > flag:
@@ -453,29 +454,48 @@ def _detector(ns) -> dict:
     return areas
 
 
+STILL_FALLING = 0.01  # a last epoch that lowered the loss by more than this share: unfinished
+
+
+def likely_cause(areas: dict, losses) -> str:
+    """What the grader can see of why a detector is weak: a ranking that puts trousers first
+    points at the likelihood, a loss still falling at the end at the training, else the
+    model."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if areas["roc_auc"] < 0.5:
+        return ("it ranks trousers as more normal than the clothes it was trained on: the "
+                "likelihood is the likely cause (with a Bernoulli, binary cross-entropy, "
+                "decoder, dark and simple trousers get a higher ELBO); use a Gaussian")
+    if len(losses) >= 2 and np.all(np.isfinite(losses)):
+        drop = (losses[-2] - losses[-1]) / max(abs(losses[-1]), 1e-9)
+        if drop > STILL_FALLING:
+            return (f"your loss was still falling ({100 * drop:.1f}% in the last epoch) when "
+                    f"training stopped after {len(losses)} epochs: train for all EPOCHS "
+                    "epochs, with a learning rate and batch size that make them count")
+    return ("training had levelled off: look at the model (a latent space or layers too "
+            "small for 28 x 28 images) and at the likelihood (a density of the pixels: a "
+            "Gaussian with a learned or well-chosen σ)")
+
+
 def _check_not_inverted(ns):
     areas, mark = _detector(ns), marks()["not_inverted"]["roc_auc"]
-    measured = {key: areas[key] for key in MEASURED}
     if areas["roc_auc"] < mark:
-        raise Failed(f"your detector's ROC AUC is {areas['roc_auc']:.3f}, below {mark:.2f}: it "
-                     "ranks trousers as more normal than the clothes it was trained on. The "
-                     "likely cause is the likelihood: with a Bernoulli (binary cross-entropy) "
-                     "decoder, dark, simple trousers get a higher ELBO. Use a Gaussian.")
-    return measured
+        cause = likely_cause(areas, training_losses(_fit_history(ns)))
+        raise Failed(f"your detector's ROC AUC is {areas['roc_auc']:.3f}, below {mark:.2f}: "
+                     + cause)
+    return {key: areas[key] for key in MEASURED}
 
 
 def _check_calibrated(ns):
     areas, mark = _detector(ns), marks()["calibrated"]
-    measured = {key: areas[key] for key in MEASURED}
     low = [f"{name} {areas[key]:.3f} (mark {mark[key]:.3f})"
            for name, key in (("ROC AUC", "roc_auc"), ("PR AUC", "pr_auc"))
            if areas[key] < mark[key]]
     if low:
+        cause = likely_cause(areas, training_losses(_fit_history(ns)))
         raise Failed("your detector's " + " and ".join(low) + " is below what every correct "
-                     "design reached at the grading budget. Likely causes: a likelihood that "
-                     "is not a density of the pixels, a model too small, or training that "
-                     "does not use the whole budget (fit for EPOCHS epochs).")
-    return measured
+                     f"design reached at the grading budget: {cause}")
+    return {key: areas[key] for key in MEASURED}
 
 
 CHECKS = {
@@ -493,9 +513,23 @@ CHECKS = {
 MEASURED = ("roc_auc", "pr_auc")  # what a detector check's record carries for the verdict
 
 
+def _said(record: dict) -> str:
+    """The record as a student and a hand grader read it: what failed, or what passed
+    (with what was measured)."""
+    if not record["passed"]:
+        return record["message"]
+    measured = record.get("measured") or {}
+    if not measured:
+        return "passed"
+    mark = marks()["calibrated"]
+    return ("passed: " + ", ".join(f"{name} {measured[key]:.3f} (mark {mark[key]:.3f})"
+                                   for name, key in (("ROC AUC", "roc_auc"),
+                                                     ("PR AUC", "pr_auc"))))
+
+
 def _publish(record: dict) -> None:
     _display({RECORD_MIME: record, "text/plain": f"[grading] {record['grade_id']}: "
-              + ("passed" if record["passed"] else record["message"])}, raw=True)
+              + _said(record)}, raw=True)
 
 
 def check(grade_id: str, namespace: dict) -> None:

@@ -5,9 +5,11 @@ take the fingerprints the hidden tests check.
 installs the guard, then starts an ordinary IPython kernel. ``install()`` does the same in
 a running kernel (the first cell otter adds where that kernel is not installed).
 
-* **Budget.** ``keras.Model.fit`` trains at most ``$VAE_EPOCHS`` epochs in all, however
-  often it is called; ``train_on_batch`` at most that many epochs' worth of images. A
-  notebook that asks for more is cut at the budget, with a printed line saying so.
+* **Budget.** ``keras.Model.fit`` trains each model at most ``$VAE_EPOCHS`` epochs in all,
+  however often it is called, so a model trained for comparison (a plain autoencoder, a
+  second likelihood) takes nothing from the graded VAE's budget; ``train_on_batch`` at most
+  that many epochs' worth of images in all. A notebook that asks for more is cut at the
+  budget, with a printed line saying so. The sandbox's CPU-time limit bounds the whole.
 * **Provenance.** Every ``History`` that ``fit`` returns is recorded with a copy of its
   losses; after each ``fit`` the ELBO of a fixed set of test images is snapshotted, so that
   a ``negative_elbo`` changed after training (a supervised score, say) is detected.
@@ -52,7 +54,7 @@ def _records():
     """The guard's state and the functions that read and write it. The state lives in this
     closure only: a notebook reaches it through no module attribute, and what the readers
     return is a copy."""
-    kept = {"installed": False, "budget": 0, "epochs": 0, "images": 0, "fits": [],
+    kept = {"installed": False, "budget": 0, "epochs": {}, "images": 0, "fits": [],
             "snapshot": None, "fingerprints": {}, "model_methods": {}, "namespace": None,
             "on_fit": ()}
 
@@ -64,9 +66,11 @@ def _records():
         installed (a notebook that changes the variable later changes nothing)."""
         return kept["budget"] or int(os.environ.get(EPOCHS_ENV, STUDENT_EPOCHS))
 
-    def epochs() -> int:
-        """Epochs trained by ``fit`` so far, in all."""
-        return kept["epochs"]
+    def epochs(model=None) -> int:
+        """Epochs ``fit`` trained ``model`` so far (any model: the most of any)."""
+        if model is not None:
+            return kept["epochs"].get(id(model), 0)
+        return max(kept["epochs"].values(), default=0)
 
     def fits() -> tuple:
         """Each ``fit``: its ``History``, a copy of its losses, its epochs and images."""
@@ -103,12 +107,12 @@ def _records():
                         if id(now.get(key)) != ident]
         return changed
 
-    def record_fit(history, epochs_run: int, images: int | None) -> None:
+    def record_fit(model, history, epochs_run: int, images: int | None) -> None:
         """Remember a ``History`` from ``fit`` (and how many images it trained on, where
         known), then let the checks snapshot the model (``ON_FIT``)."""
-        kept["epochs"] += epochs_run
+        kept["epochs"][id(model)] = epochs(model) + epochs_run
         kept["fits"].append({"history": history, "logs": copy.deepcopy(history.history),
-                             "epochs": epochs_run, "images": images})
+                             "epochs": epochs_run, "images": images, "model": model})
         for hook in kept["on_fit"]:
             kept["snapshot"] = hook(namespace())
 
@@ -120,14 +124,14 @@ def _records():
             bound.apply_defaults()
             start = int(bound.arguments.get("initial_epoch") or 0)
             asked = int(bound.arguments.get("epochs") or 1) - start
-            allowed = max(0, min(asked, budget() - kept["epochs"]))
+            allowed = max(0, min(asked, budget() - epochs(self)))
             if allowed < asked:
-                print(f"[grading] training budget: {budget()} epochs in all; this fit runs "
-                      f"{allowed} of the {asked} epochs asked for", flush=True)
+                print(f"[grading] training budget: {budget()} epochs in all for each model; "
+                      f"this fit runs {allowed} of the {asked} epochs asked for", flush=True)
             bound.arguments["epochs"] = start + allowed
             history = original(*bound.args, **bound.kwargs)
             x = bound.arguments.get("x")
-            record_fit(history, len(getattr(history, "epoch", []) or []),
+            record_fit(self, history, len(getattr(history, "epoch", []) or []),
                        len(x) if hasattr(x, "__len__") and hasattr(x, "shape") else None)
             return history
 

@@ -30,19 +30,38 @@ def grading_rules() -> str:
     cal = grading.calibration()
     marks = cal["marks"]
     correct = [d for d in cal.get("designs", {}).values() if d["kind"] == "correct"]
-    return f"""**How your detector is graded.** The grader trains your notebook once, at a budget of
-**{GRADING_EPOCHS} epochs** (`{EPOCHS_ENV}={GRADING_EPOCHS}`), with the seed and the single
-TensorFlow thread of the setup cell below, so it sees exactly the numbers you see when you
-run the notebook at that budget: try it with `{EPOCHS_ENV}={GRADING_EPOCHS} jupyter lab` (or
-set `EPOCHS = {GRADING_EPOCHS}` for one run). Training longer than `EPOCHS` is cut at the budget.
-The grader measures the ROC and PR AUC of your trained model's $-\\mathrm{{ELBO}}$ itself
-({grading.DETECTOR_DRAWS} draws of $z$ per test image). One point needs a detector that is not
-inverted (ROC AUC at least {marks["not_inverted"]["roc_auc"]:.2f}); one more needs ROC AUC
-at least **{marks["calibrated"]["roc_auc"]:.3f}** and PR AUC at least
+    auto = sum(notebooks.autograded_points().values())
+    total = sum(float(notebooks.meta(c)["points"]) for c in notebooks.read().cells
+                if notebooks.meta(c).get("grade") and notebooks.meta(c).get("points"))
+    return f"""**How you are graded.** {total:g} points: {auto:g} from the tests below, run by the
+grader (the visible asserts you can run, and hidden ones on the same numbers), and
+{total - auto:g} by hand (your figures and written answers; each cell says what earns its
+points).
+
+**The budget.** The grader trains your notebook once, at **{GRADING_EPOCHS} epochs** for each
+model (`{EPOCHS_ENV}={GRADING_EPOCHS}`), with the seed and the single TensorFlow thread of
+the setup cell below, so it sees exactly the numbers you see when you run the notebook at that
+budget: try it with `{EPOCHS_ENV}={GRADING_EPOCHS} jupyter lab` (or set
+`EPOCHS = {GRADING_EPOCHS}` for one run). A `fit` past `EPOCHS` epochs of one model is cut
+there. The budget is per model: a plain autoencoder or a second likelihood that you train for
+comparison takes nothing from your VAE's epochs (the grader's CPU time is limited as a whole,
+so keep such models small).
+
+**The detector.** The grader measures the ROC and PR AUC of your trained model's
+$-\\mathrm{{ELBO}}$ itself ({grading.DETECTOR_DRAWS} draws of $z$ per test image). One point
+needs a detector that is not inverted (ROC AUC at least
+**{marks["not_inverted"]["roc_auc"]:.2f}**); one more needs ROC AUC at least
+**{marks["calibrated"]["roc_auc"]:.3f}** and PR AUC at least
 **{marks["calibrated"]["pr_auc"]:.3f}**: {cal["margin"]} below the lowest that any of
-{len(correct) or "the"} correct designs
-reached on any of {cal["seeds"]} seeds at this budget (dense and convolutional, learned and
-fixed σ, latent sizes 8 to 64, batches of 32 to 256)."""
+{len(correct) or "the"} correct designs reached on any of {cal["seeds"]} seeds at this budget
+(dense and convolutional, learned and fixed σ, latent sizes 8 to 64, batches of 32 to 256).
+
+**Flagged for review.** A notebook is set aside for your instructor to read, its tests scoring
+zero until then, when it reaches into the grading instead of answering: changing the course's
+or a library's functions, hiding a test's failure, replacing `negative_elbo` after training,
+or a detector far better than any VAE trained without trousers (ROC AUC above
+{marks["flag_above"]["roc_auc"]:.3f}). If honest work of yours is flagged, your instructor
+sees that when reading it and gives its points back."""
 
 
 def write_rules(source: Path = SOURCE) -> Path:
