@@ -8,15 +8,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: course test test-fast data kernel browser benchmark lint release solutions autograder book clean
+.PHONY: course test test-fast data kernel browser mathjax benchmark lint release solutions autograder book clean
 
 course: data kernel release solutions autograder book
 
-test: data browser kernel
+test: data browser kernel mathjax
 	$(PY) -m pytest
 
 # The quick loop while developing: every test not marked slow (CI runs `make test`).
-test-fast: data kernel
+test-fast: data kernel mathjax
 	$(PY) -m pytest -m "not slow"
 
 # --- setup ------------------------------------------------------------------
@@ -95,6 +95,10 @@ $(ASSIGNMENT): source_assignments/anomaly_vae/anomaly_vae.ipynb nbgrader_config.
 
 book/assignment/anomaly_vae.ipynb: $(ASSIGNMENT)
 	cmp -s $< $@ || cp $< $@
+
+# MathJax for the site and for the students' feedback pages (inlined into each by
+# vae_anomaly/course/feedback.py: nbgrader generate_feedback needs it).
+mathjax: $(MATHJAX)/tex-mml-chtml.js
 
 $(MATHJAX)/tex-mml-chtml.js:
 	rm -rf $(MATHJAX) $(MATHJAX).tmp && mkdir -p $(MATHJAX).tmp
