@@ -8,10 +8,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: course test test-fast data kernel browser benchmark lint release solutions autograder book clean
+.PHONY: course test test-fast data kernel browser mathjax benchmark lint release solutions autograder book clean
 
 course: data kernel release solutions autograder book
 
+<<<<<<< HEAD
 # Test files run side by side, one per core (pytest-xdist; a file's tests stay together, the
 # longest files start first: tests/conftest.py). TEST_WORKERS=1 runs them one after another.
 TEST_WORKERS ?= $(shell nproc)
@@ -22,6 +23,14 @@ test: data browser kernel
 # The quick loop while developing: every test not marked slow (CI runs `make test`).
 test-fast: data kernel
 	$(PY) -m pytest $(XDIST) -m "not slow"
+=======
+test: data browser kernel mathjax
+	$(PY) -m pytest
+
+# The quick loop while developing: every test not marked slow (CI runs `make test`).
+test-fast: data kernel mathjax
+	$(PY) -m pytest -m "not slow"
+>>>>>>> week
 
 # --- setup ------------------------------------------------------------------
 $(STAMP): requirements.txt pyproject.toml
@@ -99,6 +108,10 @@ $(ASSIGNMENT): source_assignments/anomaly_vae/anomaly_vae.ipynb nbgrader_config.
 
 book/assignment/anomaly_vae.ipynb: $(ASSIGNMENT)
 	cmp -s $< $@ || cp $< $@
+
+# MathJax for the site and for the students' feedback pages (inlined into each by
+# vae_anomaly/course/feedback.py: nbgrader generate_feedback needs it).
+mathjax: $(MATHJAX)/tex-mml-chtml.js
 
 $(MATHJAX)/tex-mml-chtml.js:
 	rm -rf $(MATHJAX) $(MATHJAX).tmp && mkdir -p $(MATHJAX).tmp

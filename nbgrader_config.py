@@ -14,6 +14,7 @@ from nbgrader.preprocessors import (
 )
 
 from vae_anomaly.config import CELL_TIMEOUT, KERNEL_NAME
+from vae_anomaly.course.feedback import FeedbackExporter
 from vae_anomaly.course.nbgrader_integrity import (
     FlagInGradebook,
     ForgetCopiedCells,
@@ -52,3 +53,8 @@ c.OverwriteCells.add_missing_cells = True
 # Keep the training log (one line per epoch with verbose=2) and tracebacks readable.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 40
+
+# The feedback page works offline (MathJax inlined from the vendored copy: `release_feedback`
+# ships the .html alone), wraps long lines and says which hand-graded cells are still open
+# (vae_anomaly/course/feedback.py).
+c.GenerateFeedback.exporter_class = FeedbackExporter

@@ -6,7 +6,7 @@ grades every ``COURSE/submitted/<student>/anomaly_vae/`` on a Dask cluster. Each
 ``nbgrader autograde`` for one student in its own temporary course: the course's own
 ``nbgrader_config.py`` (so its kernel and sandbox), its ``source_assignments/`` and a
 snapshot of its ``gradebook.db``. The task sends back what autograde wrote (scores,
-comments, late penalty, timestamp, the autograded files, the log); the main process, the
+comments, late penalty, flag, timestamp, the autograded files, the log); the main process, the
 only writer, puts it into ``COURSE/gradebook.db`` and ``COURSE/autograded/`` exactly where
 ``nbgrader autograde`` would have, so formgrader, ``generate_feedback`` and ``export`` work
 as after a plain autograde.
@@ -63,6 +63,7 @@ class Graded:
     grades: dict[str, list] = field(default_factory=dict)  # "nb/cell" -> [auto, needs_manual]
     comments: dict[str, str | None] = field(default_factory=dict)  # "nb/cell" -> auto_comment
     penalties: dict[str, float | None] = field(default_factory=dict)  # nb -> late penalty
+    flagged: dict[str, bool] = field(default_factory=dict)  # nb -> flagged for review
     files: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # autograded: data, mode
 
 
@@ -121,6 +122,7 @@ def read_grades(db: Path, result: Graded) -> None:
         result.timestamp = sub.timestamp.isoformat() if sub.timestamp else None
         for nb in sub.notebooks:
             result.penalties[nb.name] = nb.late_submission_penalty
+            result.flagged[nb.name] = bool(nb.flagged)
             for g in nb.grades:
                 result.grades[f"{nb.name}/{g.name}"] = [g.auto_score, g.needs_manual_grade]
             for c in nb.comments:
@@ -185,6 +187,8 @@ def merge(root: Path, result: Graded) -> None:
         for nb, penalty in result.penalties.items():
             gb.find_submission_notebook(nb, ASSIGNMENT, result.student) \
                 .late_submission_penalty = penalty
+        for nb, flagged in result.flagged.items():  # FlagInGradebook's verdict
+            gb.find_submission_notebook(nb, ASSIGNMENT, result.student).flagged = flagged
         for key, (auto, needs_manual) in result.grades.items():
             nb, cell = key.split("/", 1)
             grade = gb.find_grade(cell, nb, ASSIGNMENT, result.student)
