@@ -30,7 +30,7 @@ def otter_dist(tmp_path_factory):
 # order): the longest start first, so that no worker is left with a long file at the end.
 # The order follows the durations every run prints (``--durations``); a file not named here
 # comes after these, in its usual order.
-LONGEST_FIRST = ("test_cheats_models", "test_nbgrader_e2e", "test_cheats", "test_week",
+LONGEST_FIRST = ("test_cheats", "test_nbgrader_e2e", "test_week",
                  "test_book", "test_grade_class", "test_student_install", "test_otter",
                  "test_sandbox", "test_lab_run", "test_model", "test_groups", "test_similarity")
 
