@@ -60,9 +60,10 @@ CORPUS = {
     "rebind_grading": Case("rebind_grading.py", zero=["task1_split_counts"], flagged=BOTH),
     "rebind_sklearn": Case("rebind_sklearn.py", zero=["task1_split_counts"], flagged=BOTH),
     "rebind_numpy": Case("rebind_numpy.py", zero=["task1_split_counts"], flagged=BOTH),
-    # nbgrader would count the hidden failures as passes; otter scores its own checks
+    # names built at run time: the scan flags them in both tools (and without the scan,
+    # nbgrader would flag the hidden failures: no record; otter scores its own checks)
     "exception_handler": Case("exception_handler.py", base="weak", budget=GRADING_EPOCHS,
-                              zero=["task4_auc_threshold"], flagged=("nbgrader",)),
+                              zero=["task4_auc_threshold"], flagged=BOTH),
     "otter_tests_rewritten": Case("otter_tests.py", base="weak", budget=GRADING_EPOCHS,
                                   zero=["task4_auc_threshold"], may_flag=("otter",)),
     "constant_arrays": Case("constant_arrays.py", after="task4_elbo_answer", base="weak",
