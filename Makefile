@@ -12,25 +12,16 @@ export PYTHONUNBUFFERED := 1
 
 course: data kernel release solutions autograder book
 
-<<<<<<< HEAD
 # Test files run side by side, one per core (pytest-xdist; a file's tests stay together, the
 # longest files start first: tests/conftest.py). TEST_WORKERS=1 runs them one after another.
 TEST_WORKERS ?= $(shell nproc)
 XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
-test: data browser kernel
+test: data browser kernel mathjax
 	$(PY) -m pytest $(XDIST)
 
 # The quick loop while developing: every test not marked slow (CI runs `make test`).
-test-fast: data kernel
-	$(PY) -m pytest $(XDIST) -m "not slow"
-=======
-test: data browser kernel mathjax
-	$(PY) -m pytest
-
-# The quick loop while developing: every test not marked slow (CI runs `make test`).
 test-fast: data kernel mathjax
-	$(PY) -m pytest -m "not slow"
->>>>>>> week
+	$(PY) -m pytest $(XDIST) -m "not slow"
 
 # --- setup ------------------------------------------------------------------
 $(STAMP): requirements.txt pyproject.toml

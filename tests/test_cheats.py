@@ -84,9 +84,11 @@ CORPUS = {
     "copied_test_cell": Case(None, base="duplicate", like_base=True),
     "other_kernelspec": Case(None, base="ir", like_base=True),
     # the state and the verdicts of the grading, reached as a student who read the source would
-    # (nbgrader grades it without the static scan: the verdict outside the kernel holds alone)
+    # (nbgrader grades it without the static scan: the verdict outside the kernel holds alone;
+    # otter, with its scan, flags it as it does every reach into the grading)
     "lower_marks": Case("lower_marks.py", after="task2_training_answer", base="bernoulli",
-                        zero=DETECTOR, flagged=BOTH, nbgrader=("--VerifyChecks.scan=False",)),
+                        zero=DETECTOR, flagged=("nbgrader",),
+                        nbgrader=("--VerifyChecks.scan=False",)),
     "clear_guard": Case("clear_guard.py", zero=["task1_split_counts"], flagged=BOTH),
     "lift_budget": Case("lift_budget.py", after="task2_model_answer", base="weak_longer",
                         budget=GRADING_EPOCHS, zero=["task2_loss_decreases"], flagged=BOTH),
@@ -100,7 +102,7 @@ SECRET = ("JUPYTERHUB_API_TOKEN", "planted-token-of-the-instructor")  # in the g
 VICTIM = "weak_victim"  # graded after "vandal": its weak model must still fail
 # otter grades one case of every kind (the repeats of a kind only cost time there)
 OTTER_SKIPS = {"sqlite_gradebook", "rebind_grading", "rebind_numpy", "shifted_arrays",
-               "copied_test_cell", "clear_guard", "read_environment", "fill_disk"}
+               "copied_test_cell", "clear_guard", "read_environment", "fill_disk", "lower_marks"}
 
 
 def cell(nb, grade_id):

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 # The grading budget. The weak model (the reference trained on a few images, in seconds)
 # passes every test but the detector's, whatever its (unseeded) training; the planted bug
-# trains one epoch.
+# (no training asked for: Keras still runs one epoch) on the same few images.
 EPOCHS = GRADING_EPOCHS
 WEAK = ("vae.fit(x_train,", "vae.fit(x_train[:512],")
 DETECTOR = ("task4_auc_not_inverted", "task4_auc_threshold")
@@ -41,7 +41,8 @@ def hand_in_all(root: Path) -> None:
     release = folder.release_notebook(root)
     reference = folder.submission(release)
     folder.hand_in(root, "weak", edit(reference, *WEAK))
-    path = folder.hand_in(root, "bug_untrained", edit(reference, "epochs=EPOCHS", "epochs=0"))
+    path = folder.hand_in(root, "bug_untrained", edit(edit(reference, *WEAK), "epochs=EPOCHS",
+                                                      "epochs=0"))
     (path.parent / "timestamp.txt").write_text(TIMESTAMP)  # as `nbgrader collect` leaves it
     folder.hand_in(root, "bad_json", nbformat.writes(reference)[:3000])
 
