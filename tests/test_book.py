@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from tests.support import published
+from tests.support.browser import chromium
 from vae_anomaly.config import GRADING_EPOCHS, ROOT
 from vae_anomaly.config import RELEASE as RELEASED
 from vae_anomaly.config import SITE_NOTEBOOK as ASSIGNMENT
@@ -37,9 +38,6 @@ pytestmark = pytest.mark.slow
 
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"  # Debian's package (make browser)
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 AXE = next(iter(sorted((ROOT / "tests" / "vendor").glob("axe-core-*/axe.min.js"))), None)
 WIDTHS = {"desktop": 1280, "phone": 390}
 
@@ -109,13 +107,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian's chromium)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 class Visit:

@@ -32,7 +32,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.test_book import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import chromium
 from vae_anomaly.config import ASSIGNMENT
 from vae_anomaly.course import export, folder, groups, notebooks
 
@@ -184,13 +184,8 @@ def formgrader(course, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian's chromium)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def new_page(browser, local: tuple[str, ...], width: int = 1280):

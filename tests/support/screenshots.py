@@ -12,11 +12,11 @@ import http.server
 import threading
 from pathlib import Path
 
+from tests.support.browser import chromium
 from vae_anomaly.config import ROOT
 
 HTML = ROOT / "_build" / "html"
 OUT = ROOT / "_build" / "review"
-CHROMIUM = "/usr/bin/chromium"  # Debian's package (make browser)
 WIDTHS = {"desktop": 1280, "phone": 390}
 # name -> (page, the element to shoot, None for the whole page)
 SHOTS = {"solution": ("solutions/anomaly_vae", None),
@@ -32,8 +32,6 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     out = parser.parse_args(argv).out
-    from playwright.sync_api import sync_playwright
-
     if not (HTML / "index.html").is_file():
         raise SystemExit("_build/html is missing: run `make book` first")
     handler = functools.partial(_Quiet, directory=str(HTML))
@@ -43,9 +41,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+        with chromium() as browser:
             for width_name, width in WIDTHS.items():
                 page = browser.new_page(viewport={"width": width, "height": 900})
                 for name, (path, selector) in SHOTS.items():
