@@ -111,7 +111,7 @@ $(MATHJAX)/tex-mml-chtml.js:
 	    --exclude='node-main.js' --exclude='*-full*'
 	mv $(MATHJAX).tmp/package/es5 $(MATHJAX) && rm -rf $(MATHJAX).tmp
 
-# PNGs of the reference-solution page and of a lab table at 1280 and 390 px, for review
+# PNGs of every page of the site and of a lab table at 1280 and 390 px, for review
 # (_build/review/, not committed).
 .PHONY: screenshots
 screenshots: book browser

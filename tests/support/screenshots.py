@@ -1,7 +1,7 @@
 """Screenshots for review: ``python -m tests.support.screenshots`` (``make screenshots``)
 serves ``_build/html`` (build it first) on 127.0.0.1 and writes, at a desktop (1280 px) and
-a phone (390 px) width, the whole reference-solution page and the research lab's widest
-table (its sweep table) as PNG files into ``_build/review/``.
+a phone (390 px) width, every page of the site whole and the research lab's widest table
+(its sweep table) as PNG files into ``_build/review/``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,17 @@ from vae_anomaly.config import ROOT
 HTML = ROOT / "_build" / "html"
 OUT = ROOT / "_build" / "review"
 WIDTHS = {"desktop": 1280, "phone": 390}
-# name -> (page, the element to shoot, None for the whole page)
-SHOTS = {"solution": ("solutions/anomaly_vae", None),
-         "lab-table": ("book/lab/trade_off", ".bd-article table >> nth=1")}
+# name -> (page, the element to shoot, None for the whole page), besides every page whole
+SHOTS = {"lab-table": ("book/lab/trade_off", ".bd-article table >> nth=1")}
+NOT_PAGES = ("genindex", "search", "py-modindex")
+
+
+def pages() -> dict:
+    """Every page of the built site, whole: name -> (page, None)."""
+    found = sorted(p.relative_to(HTML).with_suffix("").as_posix() for p in HTML.rglob("*.html")
+                   if not any(part.startswith("_") for part in p.relative_to(HTML).parts)
+                   and p.stem not in NOT_PAGES)
+    return {page.replace("/", "-"): (page, None) for page in found}
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -44,7 +52,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         with chromium() as browser:
             for width_name, width in WIDTHS.items():
                 page = browser.new_page(viewport={"width": width, "height": 900})
-                for name, (path, selector) in SHOTS.items():
+                for name, (path, selector) in {**pages(), **SHOTS}.items():
                     page.goto(f"{base}/{path}.html", wait_until="load")
                     page.wait_for_function("() => [...document.images].every(i => i.complete)")
                     target = out / f"{name}-{width}px.png"
