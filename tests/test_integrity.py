@@ -32,6 +32,9 @@ HONEST = {
     "rebinding a name": "m = np\nm = [1]\nm.append(2)",
     "the data loader": "from vae_anomaly.data import load_fashion_mnist as load\nload()",
     "keras": "model = keras.Sequential()\nmodel.compile(optimizer='adam')",
+    "a class name": "print(type(x).__name__, x.__class__.__name__)",
+    "saving a pickle": "import pickle\npickle.dump({'loss': [1.0]}, open('h.pkl', 'wb'))",
+    "json": "import json\njson.loads('{}')",
 }
 
 CHEATS = {
@@ -51,7 +54,9 @@ CHEATS = {
     "a closure by name": ("cells = getattr(print, '__closure__')", "names '__closure__'"),
     "object.__setattr__": ("object.__setattr__(np, 'median', print)", "uses .__setattr__"),
     "attrgetter": ("from operator import attrgetter", "imports operator.attrgetter"),
-    "pickle": ("import pickle", "imports pickle"),
+    "unpickling": ("import pickle\npickle.loads(payload)", "unpickles with pickle.loads"),
+    "unpickling by name": ("from pickle import loads as l\nl(payload)",
+                           "unpickles with pickle.loads"),
     "the guard module": ("from vae_anomaly import guard", "imports vae_anomaly.guard"),
 }
 

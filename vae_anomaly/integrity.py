@@ -36,9 +36,13 @@ FORBIDDEN_ATTRIBUTES = {
     "_getframe", "f_globals", "f_locals", "f_back", "tb_frame", "gi_frame", "__globals__",
     "__code__", "__closure__", "__dict__", "__subclasses__", "__builtins__", "meta_path",
     "path_hooks", "modules", "get_objects", "get_referrers", "__wrapped__",
-    "__getattribute__", "__setattr__", "__delattr__", "__class__", "__mro__", "__bases__",
-    "cell_contents", "__self__", "__func__", "attrgetter", "methodcaller",
+    "__getattribute__", "__setattr__", "__delattr__", "cell_contents", "__self__", "__func__",
+    "attrgetter", "methodcaller",
 }
+# reading pickled data calls whatever function the data names (saving is fine)
+UNPICKLERS = {f"{module}.{name}" for module in ("pickle", "_pickle", "marshal", "dill",
+                                                 "cloudpickle", "shelve")
+              for name in ("load", "loads", "Unpickler", "open")}
 # the core's own modules a notebook has no business touching (the data loader it may use)
 INTERNAL = ("vae_anomaly.grading", "vae_anomaly.guard", "vae_anomaly.integrity",
             "vae_anomaly.otter_plugin")
@@ -50,7 +54,7 @@ DYNAMIC = {"getattr": 1, "setattr": 1, "delattr": 1, "hasattr": 1, "vars": 0}
 FORBIDDEN_IMPORTS = ("ctypes", "gc", "importlib", "inspect", "otter", "nbgrader",
                      "jupyter_client", "ipykernel", *INTERNAL, "builtins", "sqlite3", "socket",
                      "subprocess", "multiprocessing", "signal", "operator.attrgetter",
-                     "operator.methodcaller", "pickle", "marshal", "code", "codeop", "runpy")
+                     "operator.methodcaller", "code", "codeop", "runpy")
 FORBIDDEN_TEXT = ("vnd.vae-anomaly", "VAE_CALIBRATION", "FASHION_MNIST_DIR")
 
 
@@ -150,6 +154,9 @@ class _Scanner(ast.NodeVisitor):
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name in ("setattr", "delattr") and node.args and self._guarded(node.args[0]):
             self._add(node, f"{name} on the module {self._guarded(node.args[0])}")
+        called = self._module_of(node.func) or self.aliases.get(name or "")
+        if called in UNPICKLERS:
+            self._add(node, f"unpickles with {called} (the data can call any function)")
         if name in DYNAMIC and len(node.args) > DYNAMIC[name]:
             attribute = node.args[DYNAMIC[name]] if name != "vars" else None
             if name == "vars":
