@@ -44,7 +44,7 @@ KERNEL_FOLDER_BYTES = 512 * 2**20  # the submission's folder in the sandbox: a t
 KERNEL_FILE_BYTES = 256 * 2**20  # the largest file a kernel may write anywhere (RLIMIT_FSIZE)
 # CPU seconds of one graded notebook (RLIMIT_CPU, counted outside the kernel): this factor
 # times the grading seconds of the slowest correct design (results/autograde_benchmark.json)
-KERNEL_CPU_FACTOR = 3
+KERNEL_CPU_FACTOR = 5
 # the only variables of the grader's environment a grading kernel gets (the sandbox sets its
 # own: the budget, the threads, the paths); tokens and credentials never reach a notebook
 KERNEL_ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM",

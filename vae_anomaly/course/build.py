@@ -56,10 +56,10 @@ needs a detector that is not inverted (ROC AUC at least
 {len(correct) or "the"} correct designs reached on any of {cal["seeds"]} seeds at this budget
 (dense and convolutional, learned and fixed σ, latent sizes 8 to 64, batches of 32 to 256).
 
-**Flagged for review.** A notebook is set aside for your instructor to read, its tests scoring
-zero until then, when it reaches into the grading instead of answering: changing the course's
-or a library's functions, hiding a test's failure, replacing `negative_elbo` after training,
-or a detector far better than any VAE trained without trousers (ROC AUC above
+**What gets a notebook flagged.** A notebook is set aside for your instructor to read, its
+tests scoring zero until then, when it reaches into the grading instead of answering: changing
+the course's or a library's functions, hiding a test's failure, replacing `negative_elbo`
+after training, or a detector far better than any VAE trained without trousers (ROC AUC above
 {marks["flag_above"]["roc_auc"]:.3f}). If honest work of yours is flagged, your instructor
 sees that when reading it and gives its points back."""
 
