@@ -120,9 +120,15 @@ def ungraded_note(page: str, count: int) -> str:
             f"{'cell' if one else 'cells'} graded by hand {'has' if one else 'have'} no grade "
             f"yet: the score below counts {'it' if one else 'them'} as 0. Your instructor will "
             f"send the final feedback.</p>")
-    box = (f'<div id="{NOTE_ID}" style="border:2px solid #d2413a;border-radius:6px;'
-           f'padding:0.8em 1em;margin:1em auto;max-width:60em;font-family:sans-serif">'
-           f"{text}</div>\n")
+    return top_box(page, NOTE_ID, text, "#d2413a")
+
+
+def top_box(page: str, box_id: str, text: str, colour: str) -> str:
+    """The page with ``text`` in a box at the top of its body (replacing an old ``box_id``)."""
+    page = re.sub(rf'<div id="{box_id}".*?</div>\n', "", page, flags=re.S)
+    box = (f'<div id="{box_id}" style="border:2px solid {colour};border-radius:6px;'
+           f'padding:0.8em 1em;margin:1em auto;max-width:60em;font-family:sans-serif;'
+           f'overflow-wrap:anywhere">{text}</div>\n')
     match = re.search(r"<body[^>]*>", page, flags=re.I)
     at = match.end() if match else 0
     return page[:at] + "\n" + box + page[at:]

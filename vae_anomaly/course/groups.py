@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import re
 import secrets
 import shutil
 import sys
@@ -29,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..config import ASSIGNMENT
+from . import feedback
 from .roster import ADJUSTMENTS, ROSTER, Roster, RosterError, read_adjustments, read_roster
 
 MEMBERS = "submitted_members"  # the members' own hand-ins, once collect has run
@@ -165,17 +165,6 @@ def _sort_key(folder: Path) -> float:
     return stamp.timestamp() if stamp else float("-inf")
 
 
-def _note(page: str, text: str) -> str:
-    """The feedback page with ``text`` in a box at the top of its body (replacing an old one)."""
-    page = re.sub(rf'<div id="{NOTE_ID}".*?</div>\n', "", page, flags=re.S)
-    box = (f'<div id="{NOTE_ID}" style="border:2px solid #1f6feb;border-radius:6px;'
-           f'padding:0.8em 1em;margin:1em auto;max-width:60em;font-family:sans-serif;'
-           f'overflow-wrap:anywhere">{text}</div>\n')
-    match = re.search(r"<body[^>]*>", page, flags=re.I)
-    at = match.end() if match else 0
-    return page[:at] + "\n" + box + page[at:]
-
-
 def _member_note(group: str, ids: list[str], sid: str, adjustment) -> str:
     text = (f"<p><strong>Group {html.escape(group)}</strong> ({html.escape(', '.join(ids))}): "
             f"this is your group's feedback. The group handed in one notebook, graded once; "
@@ -222,7 +211,8 @@ def distribute(course: Path, roster: Path | None = None, assignment: str = ASSIG
                 shutil.copy(own / TIMESTAMP, dest / TIMESTAMP)
             note = _member_note(group, ids, sid, adjusted.get(sid))
             for page in dest.glob("*.html"):
-                page.write_text(_note(page.read_text(encoding="utf-8"), note),
+                page.write_text(feedback.top_box(page.read_text(encoding="utf-8"), NOTE_ID, note,
+                                                  "#1f6feb"),
                                 encoding="utf-8")
         delivered[group] = ids
     return delivered
