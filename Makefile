@@ -209,7 +209,8 @@ export: $(STAMP)
 # `make similarity`: every pair of COURSE/submitted/ compared on the code of the answer cells
 # and on the written answers, the release and the declared public sources (TEMPLATES=paths,
 # besides vae_anomaly/course/similarity_templates/) removed as template, into
-# COURSE/similarity/report.html and pairs.csv, for the instructor only (never in feedback).
+# COURSE/similarity/report.html and pairs.csv; both sides of a pair at or above the threshold
+# are flagged for review in the gradebook, for the instructor only (never in feedback).
 COURSE ?= .
 THRESHOLD ?=
 TEMPLATES ?=

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import itertools
 import json
+import shutil
 
 import pytest
 from copydetect import compare_files
@@ -133,3 +134,55 @@ def test_command_line_lists_flagged_pairs(course, capsys):
     flagged = [line for line in out.splitlines() if line.startswith("  1.00")]
     assert flagged and all("copy_" in line for line in flagged)
     assert "instructor only" in out
+
+
+def test_flagged_pairs_are_marked_for_the_instructor_only(course, tmp_path):
+    """``make similarity`` / ``make grade`` flag both sides of every pair at or above the
+    threshold in the gradebook, once: a pair the instructor reviewed and unflagged stays so.
+    The export says why; no comment (what feedback shows) mentions it."""
+    from nbgrader.api import Gradebook
+
+    from vae_anomaly.config import ASSIGNMENT
+    from vae_anomaly.course import export, groups
+
+    src, planted, _, pairs, _ = course
+    root = tmp_path / "course"
+    shutil.copytree(src, root)
+    handed_in = sorted(p.name for p in (root / "submitted").iterdir())
+    with groups.gradebook(root) as gb:
+        for student in handed_in:
+            gb.update_or_create_student(student)
+            gb.add_submission(ASSIGNMENT, student)
+    lines = similarity.summary(root)
+    flagged = [p for p in pairs if p.score >= similarity.THRESHOLD]
+    assert lines[0].endswith(f"{len(flagged)} at or above the threshold "
+                             f"{similarity.THRESHOLD:.2f} (both sides flagged for review in "
+                             "the gradebook, for the instructor only)"), lines
+    assert all(f"{p.a.name} – {p.b.name}" in "\n".join(lines) for p in flagged)
+    expected = {s for p in flagged for s in (*p.a.students, *p.b.students)}
+    assert expected >= {s for pair in planted for s in pair}
+
+    def flags():
+        with groups.gradebook(root) as gb:
+            return {s for s in handed_in
+                    if gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, s).flagged}
+
+    assert flags() == expected
+    rows = {r["student_id"]: r for r in export.rows(root)}
+    alone = set(handed_in) - set(similarity_class.GROUP[1])  # the group was not collected
+    for student in expected & alone:
+        assert rows[student]["status"] == "flagged"
+        assert "similar to" in rows[student]["reason"], rows[student]
+    assert not any(rows[s]["flagged"] for s in alone - expected)
+    db_url, course_id = groups.settings(root)
+    with Gradebook(db_url, course_id) as gb:  # what feedback is made of
+        comments = [c for s in handed_in for c in
+                    gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, s).comments]
+        assert not any("similar" in (c.auto_comment or "") + (c.manual_comment or "")
+                       for c in comments)
+        reviewed = sorted(expected)[0]  # the instructor talked to them and unflagged it
+        gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, reviewed).flagged = False
+        gb.db.commit()
+    again = similarity.summary(root)
+    assert flags() == expected - {reviewed}
+    assert all(line.endswith("(marked before)") for line in again[1:1 + len(flagged)]), again

@@ -3,9 +3,13 @@
 A class of six students in three groups of two, in a temporary course:
 
 * g1 (s1, s2) hands in the reference solution on time (graded at the grading budget);
-* g2 (s3, s4) hands in Task 1 only, a day after the due date (the course's late policy:
-  one point off);
-* g3 (s5, s6) hands in Task 1 and a cheat (``tests/cheats/rebind_grading.py``): flagged.
+* g2 (s3, s4) hands in Task 1 only, written their own way, a day after the due date (the
+  course's late policy: one point off);
+* g3 (s5, s6) hands in Task 1, written their own way, and a cheat
+  (``tests/cheats/rebind_grading.py``): flagged.
+
+The groups' Task 1 answers come from ``tests/similarity_class/`` (students who wrote their
+own), so ``make grade``'s similarity summary finds no pair to flag.
 
 Release (``nbgrader generate_assignment``) -> hand-ins under the members' ids, as ``nbgrader
 collect`` leaves them -> ``groups collect`` and ``groups register`` -> the due date
@@ -19,6 +23,7 @@ wrap.
 
 from __future__ import annotations
 
+import copy
 import csv
 import re
 import secrets
@@ -32,6 +37,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.support import similarity_class
 from tests.support.browser import chromium
 from vae_anomaly.config import ASSIGNMENT
 from vae_anomaly.course import export, folder, groups, notebooks
@@ -54,6 +60,7 @@ student_id,points,reason
 s2,-3,did not take part in Task 4 (both paragraphs of the peer review agree)
 """
 DUE = "2026-01-15 23:59:00 UTC"
+OWN_TASK1 = {"task1": "keras_b", "cheat": "keras_a"}  # whose Task 1 each group wrote like
 HAND_INS = {  # member: (what, timestamp as `nbgrader collect` leaves it)
     "s1": ("reference", "2026-01-15 09:00:00.000000 UTC"),
     "s4": ("task1", "2026-01-16 10:00:00.000000 UTC"),  # a day late
@@ -87,7 +94,12 @@ TASK1_POINTS = sum(v for k, v in notebooks.autograded_points().items() if k.star
 def notebook(release, what: str):
     if what == "reference":
         return folder.submission(release)
-    nb = folder.submission(release, tasks={"task1"})
+    nb = copy.deepcopy(release)
+    own = similarity_class.corpus(OWN_TASK1[what])
+    for cell in nb.cells:
+        grade_id = notebooks.grade_id(cell)
+        if grade_id in own and notebooks.task_of(grade_id) == "task1":
+            cell.source = own[grade_id]
     if what == "cheat":  # as tests/test_cheats.py inserts it
         at = next(i for i, c in enumerate(nb.cells)
                   if notebooks.grade_id(c) == "task1_split_answer")
@@ -346,6 +358,9 @@ def test_make_grade_grades_each_group_once(course):
                    for g in ("g1", "g2", "g3")}
     assert late == {"g1": None, "g2": 1.0, "g3": None}
     assert flagged == {"g1": False, "g2": False, "g3": True}  # merged by make grade
+    summary = course["grade"].stdout.split("similarity: ", 1)[1]  # independent work: no pair
+    assert summary.startswith("3 pairs compared") and "0 at or above the threshold" in summary
+    assert (root / "similarity" / "report.html").is_file()
 
 
 def test_formgrader_shows_every_figure_and_the_flag(course, graded_by_hand):

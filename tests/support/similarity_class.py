@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from vae_anomaly.config import RESULTS, ROOT
-from vae_anomaly.course import designs, folder, notebooks, similarity
+from vae_anomaly.course import designs, folder, groups, notebooks, similarity
 
 CORPUS = ROOT / "tests" / "similarity_class"
 OUTPUT = RESULTS / "similarity.json"
@@ -236,8 +236,8 @@ def build(root: Path) -> tuple[set[frozenset], list[str]]:
         folder.hand_in(root, student, fill(release, cells))
     folder.hand_in(root, "untouched", release)
     folder.hand_in(root, GROUP[1][1], fill(release, answers[GROUP[1][0]]))
-    (root / similarity.GROUPS).write_text(
-        "group,student\n" + "".join(f"{GROUP[0]},{s}\n" for s in GROUP[1]))
+    (root / groups.ROSTER).write_text(
+        "group,student_id\n" + "".join(f"{GROUP[0]},{s}\n" for s in GROUP[1]))
     planted = set()
     for name, (original, names, how, merge, _texts) in COPIES.items():
         cells = disguise(answers[original], code_cells(release), names, how, merge)

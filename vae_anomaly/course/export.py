@@ -9,7 +9,8 @@ student in no group is a group of one), plus their own adjustment (``adjustments
 The generic CSV has every student with the columns of ``COLUMNS``; ``status`` says whether
 the total is final: ``complete``, ``ungraded`` (hand-graded points still open:
 ``ungraded_manual`` counts the cells), ``flagged`` (the autograder did not trust the
-notebook; unflag it in formgrader once reviewed), ``not autograded`` (handed in, not graded
+notebook, or the similarity report found it close to another; unflag it in formgrader once
+reviewed), ``not autograded`` (handed in, not graded
 yet) or ``no submission`` (scored 0). The ``--canvas`` and ``--moodle`` files carry the
 columns those systems import and only the final rows (``complete``, ``no submission``), so a
 half-graded total never reaches the LMS; ``--partial`` writes every row.
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 
 from ..config import ASSIGNMENT
-from . import groups
+from . import groups, similarity
 from .roster import RosterError
 
 COLUMNS = ("student_id", "first_name", "last_name", "email", "lms_user_id", "group", "status",
@@ -51,7 +52,7 @@ def _scores(submission) -> dict:
             flagged = True
             found = [text.split(FLAG, 1)[1].lstrip(": ") for c in nb.comments
                      for text in (c.auto_comment, c.manual_comment) if text and FLAG in text]
-            reasons += found or ["flagged in formgrader"]
+            reasons += found
     return {"auto": auto, "manual": manual, "ungraded_manual": ungraded,
             "flagged": flagged, "flag_reason": "; ".join(dict.fromkeys(reasons))}
 
@@ -64,6 +65,7 @@ def rows(course: Path, assignment: str = ASSIGNMENT, roster: Path | None = None,
 
     course = Path(course)
     members = groups.load(course, roster)
+    similar = similarity.reasons(course)
     out = []
     with groups.gradebook(course) as gb:
         people = {s.id: s for s in gb.students}
@@ -105,7 +107,9 @@ def rows(course: Path, assignment: str = ASSIGNMENT, roster: Path | None = None,
                 row["status"] = ("flagged" if row["flagged"] else
                                  "ungraded" if row["ungraded_manual"] else "complete")
                 if row["flagged"]:
-                    notes.append(f"{FLAG}: {flag_reason}")
+                    why = [flag_reason] if flag_reason else []
+                    why += similar.get(group, [])
+                    notes.append(f"{FLAG}: {'; '.join(why) or 'flagged in formgrader'}")
                 if row["ungraded_manual"]:
                     notes.append(f"{row['ungraded_manual']} cells not graded by hand yet")
                 if row["late_penalty"]:

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import ASSIGNMENT, EPOCHS_ENV, GRADING_EPOCHS
-from . import cluster, folder, otter_grade, processes
+from . import cluster, folder, otter_grade, processes, similarity
 
 LOGS = "autograded_logs"  # per-submission logs and records, in the course folder
 DONE = ("graded", "failed")  # final outcomes: nbgrader finished (failed: it said why)
@@ -348,6 +348,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.course / LOGS}")
     for student, r in sorted(bad.items()):
         print(f"  {student}: {r.status}: {r.reason}")
+    try:  # a report that cannot be made never hides the grading summary above
+        print("\n".join(similarity.summary(args.course)))
+    except (Exception, SystemExit) as err:
+        print(f"similarity: not compared: {type(err).__name__}: {err}")
 
 
 if __name__ == "__main__":

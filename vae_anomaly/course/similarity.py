@@ -5,8 +5,12 @@ cells and on their written answers, for the instructor only.
 reads ``COURSE/submitted/<student>/anomaly_vae/anomaly_vae.ipynb`` and writes
 ``COURSE/similarity/report.html`` (pairs ranked by score, the flagged ones and the closest
 others side by side with the matched regions marked) and ``COURSE/similarity/pairs.csv``
-(every pair), and prints the pairs at or above the threshold. It writes nowhere else: not
-into the gradebook, the autograded notebooks or the feedback.
+(every pair), and prints the pairs at or above the threshold. Where the course has a
+gradebook, both sides of each such pair are flagged for review there, for the instructor only
+(formgrader shows the flag; ``make export`` says why; the feedback never does), once per pair:
+``COURSE/similarity/marked.csv`` keeps the pairs marked, so a pair reviewed and unflagged in
+formgrader stays unflagged. ``make grade`` runs the same after grading and prints the pairs
+in its summary. Nothing else is written: not the autograded notebooks, not the feedback.
 
 Each notebook is first reduced to what its student wrote: the answer and hand-graded cells
 (by their nbgrader metadata) and any cell the student added, as ``.py``-like code and as
@@ -16,7 +20,7 @@ release's own cells are removed as template from both, and so is every declared 
 source (``similarity_templates/``: the keras.io VAE example; ``--template`` adds files or
 folders of ``.py``, ``.ipynb`` or ``.md``). A pair's score is the larger share of either
 submission that matches the other, on code or on text, whichever is higher. Members of one
-group (``COURSE/groups.csv``, columns ``group,student``) are one submission: a notebook that
+group (the course's roster, ``COURSE/groups.csv``) are one submission: a notebook that
 several members handed in is compared once, under the group's name, and members are never
 compared with each other.
 """
@@ -41,11 +45,11 @@ from traitlets import Float, Int, List, Unicode
 from traitlets.config import Configurable, PyFileConfigLoader
 
 from ..config import ASSIGNMENT
-from . import folder, notebooks
+from . import folder, groups, notebooks
 
 TEMPLATES = Path(__file__).with_name("similarity_templates")  # shipped public sources
 OUTPUT = "similarity"  # the report's folder in the course
-GROUPS = "groups.csv"
+MARKED = "marked.csv"  # in OUTPUT: the pairs flagged in the gradebook so far
 THRESHOLD = 0.55  # midway between independent work and copies: results/similarity.json
 CODE_K = 25  # characters of a code fingerprint after filtering (copydetect's default)
 TEXT_K = 30  # characters of a text fingerprint: about five words
@@ -231,15 +235,6 @@ def compare(subs: list[Submission], progress: bool = True) -> list[Pair]:
 
 
 # --- a course folder ------------------------------------------------------------------------
-def groups(course: Path) -> dict[str, str]:
-    """student -> group, from ``course/groups.csv`` ({} without one)."""
-    path = course / GROUPS
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as f:
-        return {row["student"].strip(): row["group"].strip() for row in csv.DictReader(f)}
-
-
 def load(course: Path, templates=(), progress: bool = True,
          ) -> tuple[list[Submission], list[str]]:
     """The fingerprinted submissions of a course folder, with the release and ``templates``
@@ -250,7 +245,7 @@ def load(course: Path, templates=(), progress: bool = True,
     release = nbformat.read(path, as_version=4)
     bp = boilerplate(template_texts(release, templates))
     given = {c.source.strip() for c in release.cells}
-    member = groups(course)
+    roster = groups.load(course)
     subs, unread = [], []
     paths = sorted((course / "submitted").glob(f"*/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"))
     for path in tqdm(paths, unit="notebook", disable=not progress):
@@ -260,7 +255,7 @@ def load(course: Path, templates=(), progress: bool = True,
         except Exception as err:  # a broken notebook is reported, not fatal
             unread.append(f"{student}: {type(err).__name__}: {err}")
             continue
-        subs.append(submission(student, member.get(student, student), nb, bp, given))
+        subs.append(submission(student, roster.group_of(student), nb, bp, given))
     return one_per_group(subs), unread
 
 
@@ -362,6 +357,83 @@ def report(course: Path, threshold: float | None = None, templates=(), progress:
     return pairs, unread
 
 
+# --- the gradebook ------------------------------------------------------------------------
+def pair_key(p: Pair) -> str:
+    return " | ".join(sorted(" ".join(sorted(s.students)) for s in (p.a, p.b)))
+
+
+def mark(course: Path, pairs: list[Pair], threshold: float) -> list[Pair]:
+    """Flag for review, in the course's gradebook, every submission of the pairs at or above
+    ``threshold`` that were not marked by an earlier run; the pairs newly marked. A course
+    without a gradebook, or a submission not autograded yet, is left as it is (the next run
+    marks it)."""
+    from nbgrader.api import MissingEntry
+
+    path = Path(course) / OUTPUT / MARKED
+    done = set(path.read_text().splitlines()[1:]) if path.is_file() else set()
+    new = [p for p in pairs if p.score >= threshold and pair_key(p) not in done]
+    if not new:
+        return []
+    marked = []
+    try:
+        with groups.gradebook(course) as gb:
+            for p in new:
+                try:
+                    nbs = [gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+                           for sub in (p.a, p.b) for student in sub.students]
+                except MissingEntry:
+                    continue
+                for nb in nbs:
+                    nb.flagged = True
+                gb.db.commit()
+                marked.append(p)
+    except groups.CourseError:
+        return []
+    lines = ["pair", *sorted(done | {pair_key(p) for p in marked})]
+    path.write_text("\n".join(lines) + "\n")
+    return marked
+
+
+def reasons(course: Path) -> dict[str, list[str]]:
+    """submission -> why the report flagged it (``pairs.csv``), for the instructor's export."""
+    path = Path(course) / OUTPUT / "pairs.csv"
+    out: dict[str, list[str]] = {}
+    if not path.is_file():
+        return out
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["flagged"] != "1":
+                continue
+            for mine, other in (("a", "b"), ("b", "a")):
+                for student in row[f"students_{mine}"].split():
+                    out.setdefault(student, []).append(
+                        f"similar to {row[f'group_{other}']} (score {float(row['score']):.2f}, "
+                        f"{OUTPUT}/report.html)")
+    return out
+
+
+def summary(course: Path, threshold: float | None = None, templates=(),
+            progress: bool = False) -> list[str]:
+    """Compare the class, mark the pairs at or above the threshold in the gradebook and say
+    so in a few lines (``make similarity``; ``make grade``'s summary)."""
+    conf = settings(course)
+    threshold = conf.threshold if threshold is None else threshold
+    start = time.perf_counter()
+    pairs, unread = report(course, threshold, templates, progress, conf)
+    flagged = [p for p in pairs if p.score >= threshold]
+    new = {pair_key(p) for p in mark(course, pairs, threshold)}
+    lines = [f"similarity: {len(pairs)} pairs compared in {time.perf_counter() - start:.0f} s; "
+             f"{len(flagged)} at or above the threshold {threshold:.2f}"
+             + (" (both sides flagged for review in the gradebook, for the instructor only)"
+                if flagged else "")]
+    lines += [f"  {p.score:.2f}  {p.a.name} – {p.b.name} (code {p.code:.2f}, text "
+              f"{p.text:.2f}){'' if pair_key(p) in new else ' (marked before)'}"
+              for p in flagged]
+    lines += [f"  not read: {line}" for line in unread]
+    lines.append(f"  report: {Path(course) / OUTPUT / 'report.html'} (for the instructor only)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("course", type=Path, nargs="?", default=Path("."),
@@ -372,18 +444,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--template", type=Path, nargs="*", default=[],
                         help="more public sources (files or folders) to remove as template")
     args = parser.parse_args(argv)
-    conf = settings(args.course)
-    threshold = conf.threshold if args.threshold is None else args.threshold
-    start = time.perf_counter()
-    pairs, unread = report(args.course, threshold, args.template, conf=conf)
-    flagged = [p for p in pairs if p.score >= threshold]
-    print(f"{len(pairs)} pairs compared in {time.perf_counter() - start:.0f} s; "
-          f"{len(flagged)} at or above the threshold {threshold:.2f}:")
-    for p in flagged:
-        print(f"  {p.score:.2f}  {p.a.name} – {p.b.name} (code {p.code:.2f}, text {p.text:.2f})")
-    for line in unread:
-        print(f"  not read: {line}")
-    print(f"report: {args.course / OUTPUT / 'report.html'} (for the instructor only)")
+    print("\n".join(summary(args.course, args.threshold, args.template, progress=True)))
 
 
 if __name__ == "__main__":
