@@ -129,7 +129,8 @@ book-benchmark: $(STAMP) $(MATHJAX)/tex-mml-chtml.js
 # --- otter-grader / Gradescope (book/instructor.md) -------------------------------------
 # The otter autograder is generated from the nbgrader source. GRADE_EPOCHS overrides the
 # grading budget (VAE_EPOCHS; default: nbgrader's). `make grade-otter SUBMISSIONS=dir`
-# grades a folder of otter notebooks without Docker into autograder/grades/otter_grades.csv.
+# grades a folder of otter notebooks without Docker into autograder/grades/otter_grades.csv,
+# and keeps each notebook as otter ran it, figures included, in autograder/grades/executed/.
 GRADE_EPOCHS ?=
 OTTER_ZIP := autograder/dist/autograder/autograder.zip
 SUBMISSIONS ?= submitted_otter
@@ -144,7 +145,7 @@ autograder: $(STAMP)
 grade-otter: autograder data kernel
 	nice -n 10 $(PY) -m vae_anomaly.course.otter_grade $(SUBMISSIONS) --autograder $(OTTER_ZIP) \
 	  $(if $(GRADE_EPOCHS),--epochs $(GRADE_EPOCHS)) --out autograder/grades/otter_grades.csv \
-	  $(PARALLEL)
+	  --executed autograder/grades/executed $(PARALLEL)
 
 # `otter run` of the reference solution at the grading budget (target: <= 90 s on 2 cores).
 otter-benchmark: autograder data

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -102,7 +103,7 @@ SECRET = ("JUPYTERHUB_API_TOKEN", "planted-token-of-the-instructor")  # in the g
 VICTIM = "weak_victim"  # graded after "vandal": its weak model must still fail
 # otter grades one case of every kind (the repeats of a kind only cost time there)
 OTTER_SKIPS = {"sqlite_gradebook", "rebind_grading", "rebind_numpy", "shifted_arrays",
-               "copied_test_cell", "clear_guard", "read_environment", "fill_disk", "lower_marks"}
+               "copied_test_cell", "clear_guard", "fill_disk", "lower_marks"}
 
 
 def cell(nb, grade_id):
@@ -279,10 +280,15 @@ def test_a_dead_kernel_gets_a_row_with_its_reason(graded):
 
 
 def test_no_secret_of_the_grader_reaches_a_notebook(graded):
-    root, _, _, _ = graded
-    text = folder.notebook_path(root, "autograded", "read_environment").read_text()
-    assert "ENV [(" in text and "ENV1" in text  # it ran, and printed what it could see
-    assert SECRET[1] not in text and SECRET[0] not in text
+    """Planted in the grader's environment, in nbgrader's and in otter's: neither kernel sees
+    it (the autograded notebook; the notebook as otter ran it, its scores and message)."""
+    root, _, otter, _ = graded
+    texts = {"nbgrader": folder.notebook_path(root, "autograded", "read_environment").read_text(),
+             "otter": json.dumps(otter["read_environment"].notebook)
+             + otter["read_environment"].message}
+    for tool, text in texts.items():
+        assert "ENV [(" in text and "ENV1" in text, tool  # it ran, printed what it could see
+        assert SECRET[1] not in text and SECRET[0] not in text, tool
 
 
 def test_writes_stop_at_their_caps_and_the_notebook_goes_on(graded):

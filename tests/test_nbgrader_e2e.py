@@ -220,6 +220,23 @@ def test_every_figure_reaches_the_autograded_notebook_and_the_feedback(graded):
     assert html.count("data:image/png;base64") >= sum(images.values())
 
 
+def test_otter_keeps_every_figure_for_the_hand_grader(graded):
+    """``otter run -p`` keeps the notebook as otter executed it (``otter_grade --executed``):
+    every figure cell of the reference has its images, as in nbgrader's autograded copy."""
+    root, logs = graded
+    executed = nbformat.from_dict(logs["otter"]["reference"].notebook)
+    answers = notebooks.answers()
+    by_source = {c.source.strip(): sum("image/png" in o.get("data", {}) for o in c.outputs)
+                 for c in executed.cells if c.cell_type == "code"}
+    otter_images = {g: by_source.get(answers[g].strip(), 0) for g in FIGURE_CELLS}
+    nb = nbformat.read(folder.notebook_path(root, "autograded", "reference"), 4)
+    nbgrader_images = {notebooks.grade_id(c): sum("image/png" in o.get("data", {})
+                                                  for o in c.outputs)
+                       for c in nb.cells if notebooks.grade_id(c) in FIGURE_CELLS}
+    assert otter_images == nbgrader_images and all(otter_images.values()), otter_images
+    assert sum(by_source.values()) == sum(otter_images.values())  # nothing elsewhere
+
+
 def test_an_untouched_notebook_logs_no_tamper_warning_and_an_edit_does(graded):
     """nbgrader #1961: the checksum of a test cell with hidden tests is taken before they
     are cleared; the course's OverwriteReleasedCells compares with the released cell."""

@@ -6,7 +6,8 @@ runs ``otter run -a ZIP`` on every ``*.ipynb`` in SUBMISSIONS, one at a time, wi
 score of every autograded question (named by its nbgrader ``grade_id``), the total,
 and a message. A notebook that is not JSON, has no cells, raises, loops forever or
 crashes otter still gets its row (zero where due, with the reason) and the next one
-is graded.
+is graded. ``--executed DIR`` keeps each notebook as otter ran it (``otter run -p``: its
+outputs, every figure included) in ``DIR/<submission>.ipynb``, for the hand grader.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Result:
     scores: dict[str, float] = field(default_factory=dict)
     message: str = ""
     seconds: float = 0.0
+    notebook: dict | None = None  # as otter executed it (figures included), when it ran
 
 
 def questions(autograder: Path) -> dict[str, float]:
@@ -73,14 +75,15 @@ def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -
     env = {**os.environ, EPOCHS_ENV: str(epochs), "TF_CPP_MIN_LOG_LEVEL": "3"}
     otter = str(Path(sys.executable).with_name("otter"))
     with tempfile.TemporaryDirectory() as out:
-        command = [otter, "run", "--no-logo", "-a", str(autograder.resolve()), "-o", out,
+        command = [otter, "run", "--no-logo", "-p", "-a", str(autograder.resolve()), "-o", out,
                    str(submission.resolve())]
-        code, log = processes.run(command, timeout, env=env)  # otter and its kernel
+        code, log = processes.run(command, timeout, env=env, cwd=out)  # otter and its kernel
         if code is None:
             result.message = f"grading stopped after {timeout:.0f} s (a cell never finished)"
             result.seconds = time.perf_counter() - start
             return result
         results = Path(out) / "results.json"
+        result.notebook = executed(Path(out) / "results.pkl")
         failed = []
         if results.is_file():
             report = json.loads(results.read_text())
@@ -101,6 +104,21 @@ def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -
             result.message = "otter run failed: " + (lines[-1] if lines else "no output")
     result.seconds = time.perf_counter() - start
     return result
+
+
+def executed(pickled: Path) -> dict | None:
+    """The executed notebook of ``otter run -p``'s GradingResults (written by otter's own
+    process, outside the sandboxed kernel), or None."""
+    if not pickled.is_file():
+        return None
+    import dill
+
+    try:
+        with pickled.open("rb") as f:
+            nb = dill.load(f).notebook
+    except Exception:  # no notebook is not a grading failure
+        return None
+    return nbformat.from_dict(nb) if nb else None
 
 
 def grade(submission: Path, autograder: Path, epochs: int, timeout: float) -> Result:
@@ -132,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="VAE_EPOCHS when grading (default: nbgrader's grading budget)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds one submission may take (default 900)")
+    parser.add_argument("--executed", type=Path, default=None,
+                        help="keep each notebook as otter ran it (figures included) here")
     parser.add_argument("--workers", type=int, default=None,
                         help="grade in parallel on a local Dask cluster of this many workers")
     parser.add_argument("--scheduler", default=None,
@@ -151,8 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     else:
         graded = (grade(file, args.autograder, args.epochs, args.timeout) for file in files)
     results = []
+    if args.executed:
+        args.executed.mkdir(parents=True, exist_ok=True)
     for file, result in zip(files, graded, strict=True):
         results.append(result)
+        if args.executed and result.notebook:
+            nbformat.write(nbformat.from_dict(result.notebook), args.executed / file.name)
         total = sum(result.scores.get(q, 0.0) for q in points)
         print(f"{file.name}: {total:g}/{sum(points.values()):g} in {result.seconds:.0f} s"
               + (f" ({result.message})" if result.message else ""), flush=True)
