@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: course test test-fast data kernel browser mathjax benchmark lint release solutions autograder book clean
+.PHONY: course test test-fast data kernel browser mathjax pdf benchmark lint release solutions autograder book clean
 
 course: data kernel release solutions autograder book
 
@@ -16,7 +16,7 @@ course: data kernel release solutions autograder book
 # longest files start first: tests/conftest.py). TEST_WORKERS=1 runs them one after another.
 TEST_WORKERS ?= $(shell nproc)
 XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
-test: data browser kernel mathjax
+test: data browser kernel mathjax pdf
 	$(PY) -m pytest $(XDIST)
 
 # The quick loop while developing: every test not marked slow (CI runs `make test`).
@@ -51,6 +51,13 @@ AXE := tests/vendor/axe-core-$(AXE_VERSION)/axe.min.js
 browser: $(AXE)
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq chromium; }
+
+# TeX and pandoc: otter's export cell makes the Gradescope PDF through LaTeX, as on a
+# student's machine; the test checks that PDF has every hand-graded figure.
+pdf:
+	@command -v xelatex >/dev/null && command -v pandoc >/dev/null || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc; }
 
 $(AXE):
 	rm -rf $(@D) $(@D).tmp && mkdir -p $(@D).tmp

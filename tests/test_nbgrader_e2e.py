@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import nbformat
 import pytest
 import tomllib
 
 from tests.support.edits import edit
-from vae_anomaly.config import ASSIGNMENT, GRADING_EPOCHS
+from vae_anomaly.config import ASSIGNMENT, GRADING_EPOCHS, ROOT
 from vae_anomaly.course import designs, folder, notebooks, otter_grade, otter_master
 from vae_anomaly.course.designs import DESIGNS
 
@@ -235,6 +238,33 @@ def test_otter_keeps_every_figure_for_the_hand_grader(graded):
                        for c in nb.cells if notebooks.grade_id(c) in FIGURE_CELLS}
     assert otter_images == nbgrader_images and all(otter_images.values()), otter_images
     assert sum(by_source.values()) == sum(otter_images.values())  # nothing elsewhere
+
+
+def test_the_gradescope_pdf_shows_every_hand_graded_figure(graded, tmp_path):
+    """On Gradescope the hand grader reads the PDF that the notebook's export cell makes
+    (``grader.export()``: pdf and filtering on, autograder/assignment.yml) from the notebook
+    as its student ran it. otter's own ``otter export --filtering`` of the reference as it ran
+    has one image for each figure of the cells graded by hand."""
+    import pypdf
+    import yaml
+
+    root, logs = graded
+    config = yaml.safe_load((ROOT / "autograder" / "assignment.yml").read_text())
+    assert config["export_cell"]["pdf"] and config["export_cell"]["filtering"]
+    nb = nbformat.read(folder.notebook_path(root, "autograded", "reference"), 4)
+    by_hand = {notebooks.grade_id(c): sum("image/png" in o.get("data", {}) for o in c.outputs)
+               for c in nb.cells if c.cell_type == "code" and notebooks.kind(c) == "manual"}
+    executed, pdf = tmp_path / f"{ASSIGNMENT}.ipynb", tmp_path / f"{ASSIGNMENT}.pdf"
+    nbformat.write(nbformat.from_dict(logs["otter"]["reference"].notebook), executed)
+    otter = Path(sys.executable).with_name("otter")
+    done = subprocess.run([otter, "export", "--filtering", executed, pdf], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and pdf.is_file(), done.stdout[-2000:] + done.stderr[-2000:]
+    pages = pypdf.PdfReader(pdf).pages
+    assert len([g for g, n in by_hand.items() if n]) >= 4, by_hand  # 1b, 3a, 3b, 4b, 4d
+    assert sum(len(page.images) for page in pages) == sum(by_hand.values()), by_hand
+    text = "".join(page.extract_text() for page in pages)
+    assert "Task 4e" in text  # the written answers are there too
 
 
 def test_an_untouched_notebook_logs_no_tamper_warning_and_an_edit_does(graded):
