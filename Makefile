@@ -37,12 +37,12 @@ data: $(STAMP)
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
 	  $(PY) -m vae_anomaly.data; }
 
-# The grading kernel (vae_anomaly/course/sandbox.py): bubblewrap, then the kernelspec that
+# The grading kernel (vae_anomaly/decide/sandbox.py): bubblewrap, then the kernelspec that
 # nbgrader and otter grade with; it checks that bubblewrap can make a sandbox here.
 kernel: $(STAMP)
 	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq bubblewrap; }
-	$(PY) -m vae_anomaly.course.sandbox install
+	$(PY) -m vae_anomaly.decide.sandbox install
 
 # Headless Chromium for the site's browser test, and axe-core (npm), the accessibility checker
 # the test injects into every page (vendored like MathJax: the test makes no outside request).

@@ -15,12 +15,12 @@ from nbgrader.preprocessors import (
 
 from vae_anomaly.config import CELL_TIMEOUT, KERNEL_NAME
 from vae_anomaly.course.feedback import FeedbackExporter
-from vae_anomaly.course.nbgrader_integrity import (
+from vae_anomaly.decide.nbgrader_integrity import (
     FlagInGradebook,
     ForgetCopiedCells,
     VerifyChecks,
 )
-from vae_anomaly.course.nbgrader_overwrite import OverwriteReleasedCells
+from vae_anomaly.decide.nbgrader_overwrite import OverwriteReleasedCells
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -28,7 +28,7 @@ c.CourseDirectory.course_id = "vae-anomaly"
 c.CourseDirectory.source_directory = "source_assignments"
 
 # Every submission runs in the course's grading kernel: the guard (budget, provenance,
-# fingerprints) inside a bubblewrap sandbox (vae_anomaly/course/sandbox.py; see "What a
+# fingerprints) inside a bubblewrap sandbox (vae_anomaly/decide/sandbox.py; see "What a
 # submission can and cannot do" in book/instructor.md). A cell that runs longer than
 # CELL_TIMEOUT is interrupted and scored as failed, and the notebook goes on.
 c.Execute.kernel_name = KERNEL_NAME

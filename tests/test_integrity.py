@@ -1,4 +1,4 @@
-"""The static scan of a submission (``vae_anomaly.integrity.scan``), cell by cell, fast.
+"""The static scan of a submission (``vae_anomaly.decide.integrity.scan``), cell by cell, fast.
 
 The cheat corpus (``tests/test_cheats.py``) grades whole notebooks with the real CLIs; here
 each way of reaching into the grading that a student could write after reading the source is
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from vae_anomaly import integrity
-from vae_anomaly.grading import RECORD_MIME
+from vae_anomaly.decide import integrity
+from vae_anomaly.measure.grading import RECORD_MIME
 
 SETUP = ("import numpy as np\nimport keras\nimport vae_anomaly\n"
          "from vae_anomaly.data import load_fashion_mnist\n")
@@ -42,12 +42,13 @@ CHEATS = {
     "an alias of an alias": ("m = np\nm.median = lambda *a: 0.0",
                              "assigns into the module numpy"),
     "a submodule's alias": ("r = np.random\nr.seed = print", "assigns into the module numpy"),
-    "marks by a method call": ("vae_anomaly.grading.marks()['calibrated'].update(roc_auc=0)",
-                               "reaches vae_anomaly.grading"),
-    "the guard's records": ("g = vae_anomaly.guard\ng.state['fingerprints'].clear()",
-                            "reaches vae_anomaly.guard"),
-    "a package alias": ("import vae_anomaly as v\nv.grading.check = print",
-                        "reaches vae_anomaly.grading"),
+    "marks by a method call": (
+        "vae_anomaly.measure.grading.marks()['calibrated'].update(roc_auc=0)",
+        "reaches vae_anomaly.measure.grading"),
+    "the guard's records": ("g = vae_anomaly.measure.guard\ng.state['fingerprints'].clear()",
+                            "reaches vae_anomaly.measure.guard"),
+    "a package alias": ("import vae_anomaly as v\nv.measure.grading.check = print",
+                        "reaches vae_anomaly.measure.grading"),
     "a computed name": ("g = getattr(vae_anomaly, 'gra' + 'ding')",
                         "computed at run time"),
     "a module's namespace": ("vars(vae_anomaly)['grading'] = None", "uses vars()"),
@@ -57,7 +58,8 @@ CHEATS = {
     "unpickling": ("import pickle\npickle.loads(payload)", "unpickles with pickle.loads"),
     "unpickling by name": ("from pickle import loads as l\nl(payload)",
                            "unpickles with pickle.loads"),
-    "the guard module": ("from vae_anomaly import guard", "imports vae_anomaly.guard"),
+    "the guard module": ("from vae_anomaly.measure import guard",
+                         "imports vae_anomaly.measure.guard"),
 }
 
 

@@ -142,7 +142,7 @@ def test_gradescope_zip_has_what_hidden_tests_import(ag_zip):
         names = set(zf.namelist())
         environment = yaml.safe_load(zf.read("environment.yml"))
         run_autograder = zf.read("run_autograder").decode()
-    assert {"files/vae_anomaly/grading.py", "files/vae_anomaly/data.py",
+    assert {"files/vae_anomaly/measure/grading.py", "files/vae_anomaly/data.py",
             "files/results/calibration.json"} <= names
     pins = set((ROOT / "requirements.txt").read_text().splitlines())
     (pip,) = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict)]

@@ -24,7 +24,7 @@ from vae_anomaly.config import (
     KERNEL_PROCESSES,
     KERNEL_TMP_BYTES,
 )
-from vae_anomaly.course import sandbox
+from vae_anomaly.decide import sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_the_kernel_sees_its_folder_and_nothing_of_the_course(course):
         f"os.path.exists({str(root / 'source_assignments')!r}), "
         f"os.path.exists({str(root / 'submitted')!r}))",
         "open('written.txt', 'w').write('x'); print(sorted(os.listdir('.')))",
-        "import vae_anomaly, vae_anomaly.guard as g; print(g.installed())",
+        "import vae_anomaly, vae_anomaly.measure.guard as g; print(g.installed())",
         "open(vae_anomaly.__file__, 'a')",
         "import socket; socket.create_connection(('127.0.0.1', 22), timeout=2)",
         "from vae_anomaly.data import load_fashion_mnist; print(load_fashion_mnist()[0][0].shape)",

@@ -31,7 +31,7 @@ GRADING_EPOCHS = 4  # the budget every submission is graded at (`make calibrate`
 GRADING_SEED = 0  # the seed of the notebook's setup cell
 GRADING_THREADS = 1  # TensorFlow threads of a grading kernel: the same arithmetic on any machine
 
-# --- the grading kernel (vae_anomaly.guard, vae_anomaly.course.sandbox) ---------------------
+# --- the grading kernel (vae_anomaly.measure.guard, vae_anomaly.decide.sandbox) -----------
 KERNEL_NAME = "vae-anomaly-grading"  # the kernelspec nbgrader and otter grade with
 SANDBOX_ENV = "VAE_SANDBOX"  # "off" grades without the sandbox (unsafe; says so loudly)
 SANDBOX_SHARE_ENV = "VAE_SANDBOX_SHARE"  # a folder the sandbox binds writable (otter's results)

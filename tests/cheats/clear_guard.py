@@ -1,7 +1,7 @@
 # Empty the guard's fingerprints through the closure that holds them, then rebind numpy.
 import vae_anomaly
 
-tampered = getattr(vae_anomaly.guard, "tamp" + "ered")
+tampered = getattr(vae_anomaly.measure.guard, "tamp" + "ered")
 kept = getattr(tampered, "__clo" + "sure__")[0].cell_contents
 kept["fingerprints"].clear()
 kept["model_methods"].clear()

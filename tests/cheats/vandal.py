@@ -4,7 +4,7 @@ import os
 import vae_anomaly
 
 package = os.path.dirname(vae_anomaly.__file__)
-targets = [os.path.join(package, "grading.py"), os.path.join(package, "config.py"),
+targets = [os.path.join(package, "measure", "grading.py"), os.path.join(package, "config.py"),
            os.path.join(package, "..", "results", "calibration.json"),
            "../../../gradebook.db", "../../../results/calibration.json",
            "../../../nbgrader_config.py"]

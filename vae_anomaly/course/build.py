@@ -25,9 +25,10 @@ RULES_CELL = "grading-rules"
 
 def grading_rules() -> str:
     """The notebook's paragraph on how it is graded, from the stored calibration."""
-    from .. import grading
+    from .. import records
+    from ..measure import grading
 
-    cal = grading.calibration()
+    cal = records.calibration()
     marks = cal["marks"]
     correct = [d for d in cal.get("designs", {}).values() if d["kind"] == "correct"]
     auto = sum(notebooks.autograded_points().values())

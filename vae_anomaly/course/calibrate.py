@@ -37,8 +37,8 @@ from io import StringIO
 import numpy as np
 from tqdm import tqdm
 
-from .. import grading
 from ..config import CALIBRATION, EPOCHS_ENV, GRADING_EPOCHS, GRADING_THREADS, RESULTS, ROOT, SOURCE
+from ..measure import grading
 from . import designs, notebooks
 
 MARGIN = 0.02  # calibrated marks = lowest AUC of a correct design - MARGIN

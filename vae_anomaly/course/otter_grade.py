@@ -87,7 +87,7 @@ def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -
         failed = []
         if results.is_file():
             report = json.loads(results.read_text())
-            if "flagged for review" in report.get("output", ""):  # vae_anomaly.otter_plugin
+            if "flagged for review" in report.get("output", ""):  # vae_anomaly.decide.otter_plugin
                 result.message = report["output"].strip()
             for test in report["tests"]:
                 if "max_score" in test:

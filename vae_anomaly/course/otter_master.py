@@ -41,8 +41,9 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .. import CORE, STUDENT, integrity
+from .. import CORE, STUDENT
 from ..config import AUTOGRADER, AUTOGRADER_DIST, GRADING_EPOCHS, ROOT, SOURCE
+from ..decide import integrity
 from .notebooks import kind
 
 ORIGIN_KEY = "nbgrader_origin"  # cell metadata: {"grade_id": ...} of the source cell

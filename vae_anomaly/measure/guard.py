@@ -1,7 +1,7 @@
 """The grading kernel's first act, before any student code: cap and record training, and
 take the fingerprints the hidden tests check.
 
-``vae_anomaly.guard.main()`` (the ``vae-anomaly-grading`` kernel, ``-f CONNECTION_FILE``)
+``vae_anomaly.measure.guard.main()`` (the ``vae-anomaly-grading`` kernel, ``-f CONNECTION_FILE``)
 installs the guard, then starts an ordinary IPython kernel. ``install()`` does the same in
 a running kernel (the first cell otter adds where that kernel is not installed).
 
@@ -18,7 +18,7 @@ a running kernel (the first cell otter adds where that kernel is not installed).
   found and flagged rather than trusted.
 * **Out of reach.** All of this lives in the closure of ``_records``, not in a module
   attribute a notebook could empty or change; its readers return copies. The checks
-  (``vae_anomaly.grading``) register what runs after a fit and at install (``ON_FIT``,
+  (``vae_anomaly.measure.grading``) register what runs after a fit and at install (``ON_FIT``,
   ``ON_INSTALL``): the guard imports no check, so the two have no import loop.
 """
 
@@ -29,15 +29,15 @@ import os
 import sys
 from importlib import import_module
 
-from .config import EPOCHS_ENV, GRADING_THREADS, STUDENT_EPOCHS
+from ..config import EPOCHS_ENV, GRADING_THREADS, STUDENT_EPOCHS
 
 TRAINING_IMAGES = 54_000  # one epoch of the training set, for the train_on_batch cap
 BUILTINS = ("abs", "all", "any", "callable", "dict", "float", "getattr", "hasattr", "id", "int",
             "isinstance", "iter", "len", "list", "map", "max", "min", "next", "range", "round",
             "set", "sorted", "str", "sum", "tuple", "type", "vars", "zip")
 FINGERPRINTED = ("builtins", "numpy", "numpy.random", "sklearn.metrics", "vae_anomaly.data",
-                 "vae_anomaly.scoring", "vae_anomaly.grading", "vae_anomaly.guard",
-                 "vae_anomaly.integrity", "IPython.display", "keras.src.models.model")
+                 "vae_anomaly.scoring", "vae_anomaly.records", "vae_anomaly.measure.grading",
+                 "vae_anomaly.measure.guard", "IPython.display", "keras.src.models.model")
 ON_FIT = []  # called with the notebook's namespace after each fit (the checks' snapshot)
 ON_INSTALL = []  # called once, before any student code (the checks read their assets)
 
@@ -162,10 +162,11 @@ def _records():
 
         keras.Model.fit = capped_fit(keras.Model.fit)
         keras.Model.train_on_batch = capped_train_on_batch(keras.Model.train_on_batch)
-        from . import CORE
+        from .. import CORE, module_name
 
         for module in CORE:  # loaded now: a student's folder cannot shadow them later
-            import_module("vae_anomaly" if module == "__init__" else f"vae_anomaly.{module}")
+            if not module.startswith("decide/"):  # the trusted side runs outside the kernel
+                import_module(module_name(module))
         for hook in ON_INSTALL:
             hook()
         kept["on_fit"] = tuple(ON_FIT)  # what a notebook appends later is not called

@@ -22,7 +22,7 @@ import ast
 import hashlib
 from dataclasses import dataclass
 
-from .grading import MEASURED, RECORD_MIME
+from ..records import MEASURED, RECORD_MIME
 
 GUARDED_MODULES = ("numpy", "sklearn", "scipy", "keras", "tensorflow", "vae_anomaly", "IPython",
                    "ipykernel", "builtins", "sys", "otter", "nbgrader", "jupyter_client",
@@ -44,8 +44,7 @@ UNPICKLERS = {f"{module}.{name}" for module in ("pickle", "_pickle", "marshal", 
                                                  "cloudpickle", "shelve")
               for name in ("load", "loads", "Unpickler", "open")}
 # the core's own modules a notebook has no business touching (the data loader it may use)
-INTERNAL = ("vae_anomaly.grading", "vae_anomaly.guard", "vae_anomaly.integrity",
-            "vae_anomaly.otter_plugin")
+INTERNAL = ("vae_anomaly.measure", "vae_anomaly.decide", "vae_anomaly.records")
 # strings that name the way into another object's insides (getattr(f, "__closure__"))
 FORBIDDEN_STRINGS = ("__", "f_globals", "f_locals", "f_back", "tb_frame", "gi_frame",
                      "cell_contents")
@@ -282,7 +281,7 @@ def verify(cell, grade_id: str, marks: dict | None = None,
 
     A failed cell (an error output) fails anyway; a passed one needs exactly its own
     passing record, and its measurements must pass ``judge`` with ``marks`` (the detector
-    test's, ``grading.calibration()["marks"]``) and ``budget`` (epochs).
+    test's, ``records.calibration()["marks"]``) and ``budget`` (epochs).
     """
     if has_error(cell):
         return None
@@ -300,8 +299,8 @@ def rules() -> tuple[dict, int]:
     calibration and ``$VAE_EPOCHS`` of the grading process (its default, the course's)."""
     import os
 
-    from .config import EPOCHS_ENV, GRADING_EPOCHS
-    from .grading import calibration
+    from ..config import EPOCHS_ENV, GRADING_EPOCHS
+    from ..records import calibration
 
     return calibration()["marks"], int(os.environ.get(EPOCHS_ENV) or GRADING_EPOCHS)
 

@@ -6,22 +6,19 @@ original data; nothing printed in the notebook is trusted.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from collections import Counter
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 from IPython.display import display as _display
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
+from ..data import AnomalySplit, anomaly_split
+from ..records import MEASURED, RECORD_MIME, calibration
+from ..scoring import labels_and_scores
 from . import guard
-from .config import CALIBRATION, CALIBRATION_ENV
-from .data import AnomalySplit, anomaly_split
-from .scoring import labels_and_scores
 
 DETECTOR_DRAWS = 4  # draws of z per test image in the grader's ELBO estimate
 AUC_DECIMALS = 3  # reported areas must agree with the recomputed ones to this many decimals
@@ -122,12 +119,6 @@ def aucs_agree(roc_auc, pr_auc, elbo_normal, elbo_anomaly) -> bool:
                         abs(float(pr_auc) - areas["pr_auc_trapezoid"])) <= tolerance)
 
 
-def calibration(path: str | os.PathLike | None = None) -> dict:
-    """The stored calibration (``results/calibration.json``, or ``$VAE_CALIBRATION``)."""
-    path = Path(path or os.environ.get(CALIBRATION_ENV) or CALIBRATION)
-    return json.loads(path.read_text())
-
-
 @cache
 def marks() -> dict:
     """The detector test's marks: ``not_inverted``, ``calibrated`` and ``flag_above``, read
@@ -207,7 +198,6 @@ def detector_aucs(negative_elbo, x_normal, x_anomaly, draws: int = DETECTOR_DRAW
 # teaches, leaves a record in the cell's output (the grader's proof that the check ran
 # and passed), and raises ``AssertionError`` when the cell fails.
 
-RECORD_MIME = "application/vnd.vae-anomaly.check+json"
 SNAPSHOT_ROWS = 100  # test images per set in the post-training ELBO snapshot
 SNAPSHOT_DRAWS = 8
 
@@ -267,7 +257,7 @@ def _fit_history(namespace: dict):
     (history,) = _need(namespace, "history")
     fits = [f for f in _fits() if f["history"] is history]
     if not _installed():
-        raise Failed("grade with the course's grading kernel (vae_anomaly.guard)")
+        raise Failed("grade with the course's grading kernel (vae_anomaly.measure.guard)")
     if not fits:
         raise Failed("history must be the History object that vae.fit(...) returned")
     if getattr(history, "history", None) != fits[-1]["logs"]:
@@ -508,9 +498,6 @@ CHECKS = {
     "task4_auc_reported": _check_auc_reported, "task4_auc_not_inverted": _check_not_inverted,
     "task4_auc_threshold": _check_calibrated,
 }
-
-
-MEASURED = ("roc_auc", "pr_auc")  # what a detector check's record carries for the verdict
 
 
 def _said(record: dict) -> str:

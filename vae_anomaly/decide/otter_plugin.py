@@ -23,10 +23,10 @@ import tempfile
 
 from otter.plugins import AbstractOtterPlugin
 
+from ..config import KERNEL_NAME, SANDBOX_SHARE_ENV
 from . import integrity
-from .config import KERNEL_NAME, SANDBOX_SHARE_ENV
 
-GUARD_CELL = "import vae_anomaly.guard as _vae_guard\n_vae_guard.install()"
+GUARD_CELL = "import vae_anomaly.measure.guard as _vae_guard\n_vae_guard.install()"
 # otter's init cell names the notebook file, which otter reads: under any other name (every
 # submission of a class) it fails, and the checks would all run after the last cell instead
 # of where the test cells stand, as nbgrader runs them.

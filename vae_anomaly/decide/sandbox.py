@@ -1,7 +1,7 @@
 """The grading kernel's sandbox: bubblewrap around every kernel nbgrader or otter starts.
 
-The kernelspec ``vae-anomaly-grading`` (installed by ``python -m vae_anomaly.course.sandbox
-install``, part of ``make course``) runs the guard (``vae_anomaly.guard.main``) through the
+The kernelspec ``vae-anomaly-grading`` (installed by ``python -m vae_anomaly.decide.sandbox
+install``, part of ``make course``) runs the guard (``vae_anomaly.measure.guard.main``) through the
 kernel provisioner ``SandboxProvisioner`` (a ``jupyter_client`` entry point). For each
 kernel it launches:
 
@@ -117,7 +117,8 @@ def core_bundle(folder: Path) -> Path:
     package = folder / "vae_anomaly"
     package.mkdir(parents=True)
     for module in CORE:
-        shutil.copy2(ROOT / "vae_anomaly" / f"{module}.py", package)
+        (package / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / "vae_anomaly" / f"{module}.py", package / f"{module}.py")
     calibration = Path(os.environ.get("VAE_CALIBRATION") or CALIBRATION)
     (folder / "results").mkdir()
     shutil.copy2(calibration, folder / "results" / "calibration.json")
@@ -179,7 +180,7 @@ def sandboxed(cmd: list[str], cwd: Path, runtime: Path, core: Path, work: Path,
               "--bind", str(runtime), str(runtime), "--ro-bind", str(work), SUBMISSION,
               "--size", str(KERNEL_FOLDER_BYTES), "--tmpfs", str(cwd)]
     share = os.environ.get(SANDBOX_SHARE_ENV)
-    if share:  # otter's results file (vae_anomaly.otter_plugin)
+    if share:  # otter's results file (vae_anomaly.decide.otter_plugin)
         binds += ["--bind", share, share]
     box = [bwrap(), "--unshare-all", "--die-with-parent", "--new-session",
            "--dev", "/dev", "--proc", "/proc", "--size", str(KERNEL_TMP_BYTES), "--tmpfs", "/tmp",
@@ -243,7 +244,8 @@ class SandboxProvisioner(LocalProvisioner):
 
 
 def kernelspec() -> dict:
-    return {"argv": [sys.executable, "-P", "-c", "from vae_anomaly.guard import main; main()",
+    return {"argv": [sys.executable, "-P", "-c",
+                     "from vae_anomaly.measure.guard import main; main()",
                      "-f", "{connection_file}"],
             "display_name": "Python 3 (VAE grading sandbox)", "language": "python",
             "interrupt_mode": "message",

@@ -1,4 +1,4 @@
-"""nbgrader preprocessors that give the trusted verdicts of ``vae_anomaly.integrity``.
+"""nbgrader preprocessors that give the trusted verdicts of ``vae_anomaly.decide.integrity``.
 
 * ``VerifyChecks`` (right after ``Execute``): the static scan of the student's cells and
   files, and each autograded test cell's record, its measurements judged with the marks
@@ -17,7 +17,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool
 
-from .. import integrity
+from . import integrity
 
 FLAGS = "vae_anomaly_flags"  # resources key: the reasons found by VerifyChecks
 
