@@ -102,6 +102,21 @@ def bad_submissions(release):
 
 # correct designs unlike the reference, from the calibrated family (designs/)
 ALTERNATIVES = ["dense_custom_step", "dense_fixed_sigma", "conv_learned_sigma"]
+# this one's student first trains a plain autoencoder for comparison, for the whole budget in
+# a cell of their own: each model has the budget, so the VAE's marks must not change
+EXPLORES = "dense_fixed_sigma"
+COMPARISON = """\
+# For Task 4's discussion: a plain autoencoder, trained first, to compare with the VAE.
+plain = keras.Sequential([
+    keras.Input(shape=x_train.shape[1:]), keras.layers.Flatten(),
+    keras.layers.Dense(32, activation="relu"),
+    keras.layers.Dense(int(np.prod(x_train.shape[1:])), activation="sigmoid"),
+    keras.layers.Reshape(x_train.shape[1:])])
+plain.compile(optimizer="adam", loss="mse")
+plain_history = plain.fit(x_train, x_train, epochs=EPOCHS, batch_size=256, verbose=0)
+print(f"plain autoencoder: {len(plain_history.history['loss'])} epochs, "
+      f"loss {plain_history.history['loss'][-1]:.4f}")
+"""
 
 
 def alternative_submission(release, design):
@@ -111,6 +126,10 @@ def alternative_submission(release, design):
     for c in nb.cells:
         if notebooks.kind(c) == "answer" and notebooks.grade_id(c) in answers:
             c.source = answers[notebooks.grade_id(c)]
+    if design == EXPLORES:
+        at = next(i for i, c in enumerate(nb.cells)
+                  if notebooks.grade_id(c) == "task2_training_answer")
+        nb.cells.insert(at, nbformat.v4.new_code_cell(COMPARISON))
     return nb
 
 
@@ -194,6 +213,11 @@ def test_a_different_correct_design_gets_full_autograded_marks(graded, design):
     name = f"alt_{design}"
     assert logs[name].returncode == 0, logs[name].stderr[-3000:]
     assert folder.scores(root, name) == notebooks.autograded_points()
+    if design == EXPLORES:  # the comparison model trained for the whole budget, first
+        nb = nbformat.read(folder.notebook_path(root, "autograded", name), 4)
+        said = "".join(o.get("text", "") for c in nb.cells if c.source == COMPARISON
+                       for o in c.outputs)
+        assert f"plain autoencoder: {GRADING_EPOCHS} epochs" in said, said
 
 
 def test_a_conv_laplace_design_passes_every_test_of_the_contract(graded):
