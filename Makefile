@@ -83,9 +83,11 @@ clean:
 # test's accessibility checker) are vendored from the npm registry so the site works offline.
 BOOK_EPOCHS ?= $(shell $(PY) -c 'from vae_anomaly.config import GRADING_EPOCHS as e; print(e)')
 BOOK_CACHE := _build/.jupyter_cache
-# IPython's folder for the book's kernels: its startup file seeds Keras with GRADING_SEED.
+# IPython's folder for the book's kernels: its startup files seed Keras with GRADING_SEED and
+# record the smallest text of every figure (vae_anomaly/course/figtext.py); a change to either
+# executes the notebooks again.
 BOOK_KERNEL := book/_ipython
-BOOK_SEED := $(BOOK_KERNEL)/profile_default/startup/00-grading-seed.py
+BOOK_STARTUP := $(wildcard $(BOOK_KERNEL)/profile_default/startup/*.py) vae_anomaly/course/figtext.py
 MATHJAX_VERSION := 3.2.2
 MATHJAX := book/_static/mathjax
 ASSIGNMENT := release/anomaly_vae/anomaly_vae.ipynb
@@ -93,9 +95,9 @@ JB := $(VENV)/bin/jupyter-book
 .PHONY: book-benchmark
 
 book: $(STAMP) $(MATHJAX)/tex-mml-chtml.js book/assignment/anomaly_vae.ipynb
-	@test $(BOOK_CACHE)/VAE_EPOCHS=$(BOOK_EPOCHS) -nt $(BOOK_SEED) || { \
-	  rm -rf $(BOOK_CACHE) _build/.doctrees; \
-	  echo "VAE_EPOCHS=$(BOOK_EPOCHS) or the seed changed: the notebooks are executed again"; }
+	@for f in $(BOOK_STARTUP); do test $(BOOK_CACHE)/VAE_EPOCHS=$(BOOK_EPOCHS) -nt $$f || { \
+	  rm -rf $(BOOK_CACHE) _build/.doctrees; echo "VAE_EPOCHS=$(BOOK_EPOCHS) or $$f changed:" \
+	  "the notebooks are executed again"; break; }; done
 	VAE_EPOCHS=$(BOOK_EPOCHS) IPYTHONDIR=$(CURDIR)/$(BOOK_KERNEL) \
 	  nice -n 10 $(JB) build . --warningiserror --keep-going
 	touch $(BOOK_CACHE)/VAE_EPOCHS=$(BOOK_EPOCHS)

@@ -6,7 +6,8 @@ of the toc loads with no console error and no request off this machine, its imag
 its math is typeset; search finds the assignment; next/previous walk the whole book. At a
 desktop (1280 px) and a phone (390 px) width, axe-core finds no serious or critical
 accessibility problem on any page, tables fit (desktop) or scroll in their own box (phone),
-nothing runs off the page, and every figure has real alt text. The footer's licence, author
+have a header row and break no word inside, nothing runs off the page, every figure has real
+alt text and its smallest text is shown at least 9 px tall. The footer's licence, author
 and date, the launch buttons, the titles and the solution page's summary are checked too.
 Screenshots of every page go to ``_build/screenshots/``.
 """
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
@@ -32,7 +33,7 @@ from tests.support.browser import chromium
 from vae_anomaly.config import GRADING_EPOCHS, ROOT
 from vae_anomaly.config import RELEASE as RELEASED
 from vae_anomaly.config import SITE_NOTEBOOK as ASSIGNMENT
-from vae_anomaly.course import site
+from vae_anomaly.course import figtext, site
 
 pytestmark = pytest.mark.slow
 
@@ -328,16 +329,35 @@ def test_citations_link_to_the_bibliography(visit):
 
 
 # What a reader sees at a width: axe-core's serious and critical violations, tables wider than
-# the text (desktop) or spilling out of their scroll box (phone), inline code running off the
-# text, figures without real alt text, and the page's own horizontal overflow.
+# the text (desktop) or spilling out of their scroll box (phone), without a header row, or with
+# a word broken across lines in a cell, inline code running off the text, figures without real
+# alt text, and the page's own horizontal overflow.
 LAYOUT = """width => {
   const article = document.querySelector('.bd-article');
   const right = article.getBoundingClientRect().right + 1;
+  // A word (letters, digits, underscores: `conv_learned_sigma`) laid out on more than one line.
+  const broken = cell => {
+    const words = [], walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      for (const m of text.data.matchAll(/[\\p{L}\\p{N}_]+/gu)) {
+        const range = document.createRange();
+        range.setStart(text, m.index);
+        range.setEnd(text, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                .map(r => Math.round(r.bottom)));
+        if (lines.size > 1) words.push(m[0]);
+      }
+    }
+    return words;
+  };
   const tables = [...article.querySelectorAll('table')].map(t => {
     const box = t.closest('.pst-scrollable-table-container') || t.parentElement;
     return {caption: (t.caption ? t.caption.textContent : t.textContent).slice(0, 60),
             wider: t.scrollWidth > box.clientWidth + 1,
             scrolls: ['auto', 'scroll'].includes(getComputedStyle(box).overflowX),
+            tabStop: box.tabIndex >= 0,
+            header: !!t.querySelector('thead th'),
+            broken: [...t.querySelectorAll('th, td')].flatMap(broken),
             boxRight: box.getBoundingClientRect().right};
   });
   const code = [...article.querySelectorAll(':not(pre) > code')]
@@ -377,8 +397,13 @@ def test_page_is_accessible_and_fits(browser, server, page, width):
             wide = [t["caption"] for t in layout["tables"] if t["wider"]]
             assert not wide, f"tables wider than the text at 1280 px: {wide}"
         else:
-            stuck = [t["caption"] for t in layout["tables"] if t["wider"] and not t["scrolls"]]
-            assert not stuck, f"wide tables that do not scroll: {stuck}"
+            stuck = [t["caption"] for t in layout["tables"]
+                     if t["wider"] and not (t["scrolls"] and t["tabStop"])]
+            assert not stuck, f"wide tables that do not scroll (from the keyboard too): {stuck}"
+        headless = [t["caption"] for t in layout["tables"] if not t["header"]]
+        assert not headless, f"tables without a header row: {headless}"
+        broken = {t["caption"]: t["broken"] for t in layout["tables"] if t["broken"]}
+        assert not broken, f"words broken across lines in tables at {WIDTHS[width]} px: {broken}"
         assert not layout["code"], f"inline code running off the page: {layout['code']}"
         bad = [a for a in layout["alts"]
                if len(a.split()) < 3 or re.search(r"\.(png|jpe?g|svg|gif)$|/", a)]
@@ -387,6 +412,45 @@ def test_page_is_accessible_and_fits(browser, server, page, width):
         assert not shared, f"images that share one alt text: {shared}"
         assert not layout["unnumbered"], f"figures without a numbered caption: " \
             f"{layout['unnumbered']}"
+    finally:
+        visit.close()
+
+
+# Every image of the article (closed dropdowns opened), as shown: its width on the page and the
+# width of its PNG.
+FIGURES = """() => {
+  document.querySelectorAll('.bd-article details').forEach(d => { d.open = true; });
+  return [...document.querySelectorAll('.bd-article img')].map(i => ({
+    src: i.src, alt: (i.getAttribute('alt') || '').slice(0, 60),
+    shown: i.getBoundingClientRect().width, natural: i.naturalWidth}));
+}"""
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("page", toc_pages())
+def test_figure_text_is_readable(browser, server, page, width):
+    """Every figure's smallest text, as its PNG records it where the figure was drawn
+    (vae_anomaly/course/figtext.py), is shown at least figtext.MIN_TEXT_PX CSS pixels tall:
+    its size in the PNG's pixels times the width the page shows the image at over the PNG's
+    width. At 390 px a figure keeps the width its text needs and scrolls in its own box."""
+    visit = Visit(browser, server, WIDTHS[width])
+    try:
+        p = visit.open(f"{page}.html")
+        p.wait_for_function("() => [...document.images].every(i => i.complete)")
+        small, unrecorded = [], []
+        for image in p.evaluate(FIGURES):
+            png = HTML / unquote(urlparse(image["src"]).path.lstrip("/"))
+            text_px = figtext.smallest_text_px(png)
+            if text_px is None:
+                unrecorded.append(image["alt"])
+                continue
+            shown_px = text_px * image["shown"] / image["natural"]
+            if round(shown_px, 2) < figtext.MIN_TEXT_PX:
+                small.append((image["alt"], round(shown_px, 1)))
+        assert not unrecorded, f"figures whose PNG does not record its smallest text (drawn " \
+            f"without figtext: run `make book`): {unrecorded}"
+        assert not small, f"figure text below {figtext.MIN_TEXT_PX} px at {WIDTHS[width]} px " \
+            f"(the figure's alt text, its smallest text in px): {small}"
     finally:
         visit.close()
 

@@ -139,3 +139,46 @@ def test_the_code_and_the_text_have_a_licence():
     assert "creativecommons.org/licenses/by/4.0" in (ROOT / "LICENSE-text").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "`LICENSE`" in readme and "`LICENSE-text`" in readme and "CC BY 4.0" in readme
+
+
+def test_a_figure_records_its_smallest_drawn_text(tmp_path):
+    """With figtext installed, the PNG that savefig or IPython's inline display writes records
+    the smallest text drawn, in its own pixels (points x dpi / 72): the hidden tick labels of
+    an axis turned off do not count, a figure without text says so, other formats are left
+    alone; the site's readable width follows from it."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython.core.pylabtools import print_figure
+
+    from vae_anomaly.course import figtext
+
+    figtext.install()
+    fig, (ax, off) = plt.subplots(1, 2, figsize=(4, 2), dpi=100)
+    ax.plot([0, 1], label="a line")
+    ax.legend(fontsize=9)
+    ax.set_title("title", fontsize=14)
+    off.set_axis_off()
+    off.tick_params(labelsize=4)  # not drawn
+    fig.savefig(tmp_path / "figure.png")
+    assert figtext.smallest_text_px(tmp_path / "figure.png") == round(9 * 100 / 72, 2)
+    assert figtext.readable_width(tmp_path / "figure.png") == (400, math.ceil(400 * 9 / 12.5))
+    (tmp_path / "inline.png").write_bytes(print_figure(fig, "png", bbox_inches="tight", dpi=200))
+    assert figtext.smallest_text_px(tmp_path / "inline.png") == 25.0
+    fig.savefig(tmp_path / "figure.svg")
+    assert (tmp_path / "figure.svg").read_text().startswith("<?xml")
+    plt.close(fig)
+
+    bare, ax = plt.subplots()
+    ax.set_axis_off()
+    bare.savefig(tmp_path / "bare.png")
+    plt.close(bare)
+    assert figtext.smallest_text_px(tmp_path / "bare.png") == math.inf
+    assert figtext.readable_width(tmp_path / "bare.png") is None
+    png = figtext.with_text_chunk((tmp_path / "bare.png").read_bytes(), figtext.KEY, "7.5")
+    (tmp_path / "again.png").write_bytes(png)
+    assert figtext.smallest_text_px(tmp_path / "again.png") == 7.5
+    assert figtext.smallest_text_px(tmp_path / "figure.svg") is None

@@ -233,6 +233,10 @@ def anomaly_rate() -> float:
     return 1 / len(CLASS_NAMES)
 
 
+# The benchmark figures: 6 inches wide at 12 pt (figtext.SITE_RC) fit a phone's width with
+# their text at least figtext.MIN_TEXT_PX; a CSS inch is 96 px.
+FIGURE_INCHES, CSS_PX_PER_INCH = 6, 96
+
 # metric -> its value for a detector that guesses (the ROC AUC's diagonal, the AP's base rate)
 CHANCE = {"roc_auc": lambda: 0.5, "ap": anomaly_rate}
 
@@ -258,7 +262,9 @@ class BenchmarkFigure(SphinxDirective):
         label = METRICS.get(metric, (metric,))[0]
         alt = (f"Dot plot of the {label} of every method, one dot per seed and a bar at the mean"
                + (", with a dashed line at chance" if metric in CHANCE else ""))
-        figure = nodes.figure("", nodes.image(uri=uri, alt=alt))
+        # shown at its own size at most (its 12 pt text as large as the page's), not stretched
+        width = f"{round(FIGURE_INCHES * CSS_PX_PER_INCH)}px"
+        figure = nodes.figure("", nodes.image(uri=uri, alt=alt, width=width))
         caption = nodes.caption()
         self.state.nested_parse(self.content, self.content_offset, caption)
         figure += nodes.caption("", "", *caption.children[0].children) if caption.children \
@@ -273,7 +279,11 @@ class BenchmarkFigure(SphinxDirective):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(methods) + 1.2), dpi=150)
+        from . import figtext
+
+        figtext.install()  # the PNG records its smallest text (the site's readable width)
+        plt.rcParams.update(figtext.SITE_RC)
+        fig, ax = plt.subplots(figsize=(FIGURE_INCHES, 0.5 * len(methods) + 1.3), dpi=150)
         for i, method in enumerate(methods):
             values = [r[metric] for r in records if r["method"] == method and metric in r]
             ax.scatter(values, [i] * len(values), color="tab:blue", alpha=0.6, zorder=3)
@@ -281,7 +291,8 @@ class BenchmarkFigure(SphinxDirective):
                 ax.plot([sum(values) / len(values)] * 2, [i - 0.3, i + 0.3], color="k", zorder=4)
         if metric in CHANCE:
             ax.axvline(CHANCE[metric](), color="grey", ls="--", lw=1, label="chance")
-            ax.legend(loc="lower right", frameon=False)
+            # above the plot, clear of the dots
+            ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, borderaxespad=0.1)
         ax.set_yticks(range(len(methods)), [method_label(records, m)[0] for m in methods])
         ax.invert_yaxis()
         ax.set_xlabel(METRICS.get(metric, (metric,))[0] + " (dots: seeds, bar: mean)")
@@ -293,6 +304,68 @@ class BenchmarkFigure(SphinxDirective):
         fig.savefig(out)
         plt.close(fig)
         return out
+
+
+# --- figure text readable on a phone (vae_anomaly/course/figtext.py) ---
+class readable_figure(nodes.General, nodes.Element):
+    """A figure's image in a box that scrolls sideways where the text is narrower than the
+    width at which the figure's smallest text is ``figtext.MIN_TEXT_PX`` CSS pixels."""
+
+
+def visit_readable_figure(self, node):
+    self.body.append(f'<div class="readable-figure" style="--readable-width: '
+                     f'{node["readable_width"]}px">')
+
+
+def depart_readable_figure(self, node):
+    self.body.append("</div>")
+
+
+def readable_figures(app, doctree, docname):
+    """Put every image whose PNG records its smallest text (a figure drawn with figtext
+    installed) in a :class:`readable_figure` box, at least as wide as that text needs."""
+    if app.builder.format != "html":
+        return
+    from . import figtext
+
+    for image in list(doctree.findall(nodes.image)):
+        source = image.get("candidates", {}).get("*") or image["uri"].lstrip("/")
+        path = Path(app.srcdir) / source
+        sizes = figtext.readable_width(path) if path.is_file() else None
+        if sizes is None:
+            continue
+        natural, readable = sizes
+        if readable > natural:
+            logger.warning(f"{source}: its smallest text is below {figtext.MIN_TEXT_PX} px "
+                           "even at the figure's own size: draw it with larger text",
+                           location=image, type="vae_site", subtype="figure_text")
+        box = readable_figure(readable_width=readable)
+        image.replace_self(box)
+        box += image
+
+
+# --- tables: code breaks between its parts, never inside a name ---
+# after a slash or a dot that a name follows: `results/lab/full/`, `vae_anomaly.course.build`
+CODE_BREAKS = re.compile(r"(?<=[/.])(?=[A-Za-z_])")
+
+
+def break_code_in_tables(app, doctree, docname):
+    """Code in a table cell may break after a ``/`` or a ``.`` (a ``<wbr>``): a long path
+    wraps there at the desktop width, while the site's CSS (``overflow-wrap: normal``) keeps a
+    name such as ``conv_learned_sigma`` whole, so that a narrow column is never broken letter
+    by letter (on a phone a table scrolls in its box instead)."""
+    if app.builder.format != "html":
+        return
+    for table in doctree.findall(nodes.table):
+        for literal in list(table.findall(nodes.literal)):
+            for text in list(literal.findall(nodes.Text)):
+                parts = CODE_BREAKS.split(text.astext())
+                if len(parts) == 1:
+                    continue
+                pieces = [parts[0]]
+                for part in parts[1:]:
+                    pieces += [nodes.raw("", "<wbr>", format="html"), nodes.Text(part)]
+                text.parent.replace(text, [nodes.Text(pieces[0]), *pieces[1:]])
 
 
 # --- launch and repository buttons: shown only where _config.yml gives them a real target ---
@@ -577,4 +650,7 @@ def setup(app):
     app.add_directive("benchmark-table", BenchmarkTable)
     app.add_directive("benchmark-figure", BenchmarkFigure)
     app.add_directive("launch-note", LaunchNote)
+    app.add_node(readable_figure, html=(visit_readable_figure, depart_readable_figure))
+    app.connect("doctree-resolved", readable_figures)
+    app.connect("doctree-resolved", break_code_in_tables)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
