@@ -190,7 +190,8 @@ calibrate: data
 	$(PY) -m vae_anomaly.course.build rules
 	$(MAKE) release solutions autograder
 
-# Seconds to autograde the reference (with and without the sandbox) and a conv design.
+# Seconds to autograde the reference (with and without the sandbox) and a conv design, and
+# where they go (the profile: start-up, each cell, each epoch; book/instructor.md).
 benchmark-autograde: data kernel
 	nice -n 10 $(PY) -m vae_anomaly.course.autograde_benchmark
 

@@ -70,6 +70,14 @@ def test_tensorflow_log_lines_are_dropped_from_pages():
     assert only_noise == []
 
 
+def test_result_tables_put_objects_side_by_side():
+    """``result-table``: a row per name in order, "–" where a column lacks it, the sums."""
+    columns = [{"start": 1.04, "epoch 1": 4.0, "epoch 2": 3.5}, {"start": 2.0, "epoch 1": 9.0}]
+    assert site.side_by_side(columns, ".1f", "Total") == [
+        ["start", "1.0", "2.0"], ["epoch 1", "4.0", "9.0"], ["epoch 2", "3.5", "–"],
+        ["Total", "8.5", "11.0"]]
+
+
 def test_negative_numbers_get_a_true_minus():
     assert site.fmt(-120.04, ".0f") == "−120"
 

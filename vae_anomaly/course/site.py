@@ -7,7 +7,9 @@
   - ``{bench}`bce_vae.roc_auc``` is the mean over seeds in ``results/benchmark.json``;
     a word after it picks the format: ``pm`` mean ± sd, ``n`` number of runs, ``.1f`` …;
   - ``{result}`calibration.json:some.key .3f``` is any value of a results JSON file;
-  - the ``benchmark-table`` and ``benchmark-figure`` directives show every method.
+  - the ``benchmark-table`` and ``benchmark-figure`` directives show every method;
+  - the ``result-table`` directive puts objects of a results file side by side, one
+    column each (a row per key, e.g. the phases of ``autograde_benchmark.json``'s profile).
 
 A page that uses them is rebuilt when the JSON changes; a missing file or key is a
 build warning (an error under ``-W``) that names the command that makes it.
@@ -210,6 +212,45 @@ class BenchmarkTable(SphinxDirective):
             cells.append(fmt(mean, spec) + (f"\u00a0±\u00a0{fmt(sd, spec)}" if n > 1 else ""))
         auc, _, runs = method_stats(records, method, "roc_auc")
         return auc, cells + [str(runs)]
+
+
+class ResultTable(SphinxDirective):
+    """Objects ``{name: number}`` of a results file side by side: the argument is the file,
+    each content line ``Heading: dotted.key`` a column, each name a row (in the first
+    column's order), a number ``:format:``ted, ``–`` where a column has no such name;
+    ``:total:`` adds a row of the columns' sums under that name."""
+
+    required_arguments = 1
+    has_content = True
+    option_spec = {"first": directives.unchanged, "format": directives.unchanged,
+                   "total": directives.unchanged}
+
+    def run(self):
+        spec = self.options.get("format", "")
+        try:
+            data = load_json(self.env, self.arguments[0])
+            columns = [(heading.strip(), lookup(data, key.strip())) for heading, _, key
+                       in (line.rpartition(":") for line in self.content if line.strip())]
+            if not columns or not all(isinstance(values, dict) for _, values in columns):
+                raise ResultsError("each column must name an object of the file")
+        except ResultsError as err:
+            logger.warning(f"result-table: {err}", location=self.get_location(),
+                           type="vae_site", subtype="results")
+            return []
+        headings = [self.options.get("first", "")] + [heading for heading, _ in columns]
+        rows = side_by_side([values for _, values in columns], spec, self.options.get("total"))
+        return [table(headings, rows, classes=["result-table"])]
+
+
+def side_by_side(columns: list[dict], spec: str = "", total: str | None = None) -> list[list]:
+    """Rows ``[name, value of each column]`` over every name in order, ``–`` where a column
+    lacks it; then, with ``total``, a row of each column's sum."""
+    names = list(dict.fromkeys(name for values in columns for name in values))
+    rows = [[name] + [fmt(values[name], spec) if name in values else "–" for values in columns]
+            for name in names]
+    if total is not None:
+        rows.append([total] + [fmt(sum(values.values()), spec) for values in columns])
+    return rows
 
 
 def table(headings, rows, classes=()):
@@ -649,6 +690,7 @@ def setup(app):
     app.add_role("result", ResultRole())
     app.add_directive("benchmark-table", BenchmarkTable)
     app.add_directive("benchmark-figure", BenchmarkFigure)
+    app.add_directive("result-table", ResultTable)
     app.add_directive("launch-note", LaunchNote)
     app.add_node(readable_figure, html=(visit_readable_figure, depart_readable_figure))
     app.connect("doctree-resolved", readable_figures)
