@@ -140,7 +140,8 @@ def submission(release, case: Case):
 
 def digests() -> dict[str, str]:
     """The course's grading assets, which no submission may change."""
-    files = [ROOT / "vae_anomaly" / "grading.py", config.CALIBRATION, ROOT / "nbgrader_config.py"]
+    files = [ROOT / "vae_anomaly" / "measure" / "grading.py", config.CALIBRATION,
+             ROOT / "nbgrader_config.py"]
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
