@@ -105,29 +105,32 @@ def with_text_chunk(png: bytes, key: str, value: str) -> bytes:
     return PNG_SIGNATURE + chunks[0] + chunk + b"".join(chunks[1:])
 
 
-def smallest_text_px(path: Path) -> float | None:
-    """The smallest text recorded in a PNG, in its pixels; ``math.inf`` for a figure without
-    text; None if nothing is recorded (not a PNG, or drawn without :func:`install`)."""
+def _recorded(path: Path) -> tuple[int, str] | None:
+    """(the PNG's width, the smallest text it records) or None (not a PNG, nothing recorded)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             value = image.text.get(KEY) if image.format == "PNG" else None
+            return None if value is None else (image.width, value)
     except (OSError, ValueError):
         return None
-    if value is None:
+
+
+def smallest_text_px(path: Path) -> float | None:
+    """The smallest text recorded in a PNG, in its pixels; ``math.inf`` for a figure without
+    text; None if nothing is recorded (not a PNG, or drawn without :func:`install`)."""
+    recorded = _recorded(path)
+    if recorded is None:
         return None
-    return math.inf if value == "none" else float(value)
+    return math.inf if recorded[1] == "none" else float(recorded[1])
 
 
 def readable_width(path: Path) -> tuple[int, int] | None:
     """(the PNG's width, the CSS width at which its smallest text is MIN_TEXT_PX tall) of a
     figure whose text is recorded; None otherwise (or for a figure without text)."""
-    from PIL import Image
-
-    px = smallest_text_px(path)
-    if px is None or px == math.inf:
+    recorded = _recorded(path)
+    if recorded is None or recorded[1] == "none":
         return None
-    with Image.open(path) as image:
-        width = image.width
+    width, px = recorded[0], float(recorded[1])
     return width, math.ceil(width * MIN_TEXT_PX / px)

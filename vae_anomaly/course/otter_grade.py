@@ -38,7 +38,7 @@ class Result:
     scores: dict[str, float] = field(default_factory=dict)
     message: str = ""
     seconds: float = 0.0
-    notebook: dict | None = None  # as otter executed it (figures included), when it ran
+    notebook: nbformat.NotebookNode | None = None  # as otter ran it (figures included)
 
 
 def questions(autograder: Path) -> dict[str, float]:
@@ -106,7 +106,7 @@ def otter_run(submission: Path, autograder: Path, epochs: int, timeout: float) -
     return result
 
 
-def executed(pickled: Path) -> dict | None:
+def executed(pickled: Path) -> nbformat.NotebookNode | None:
     """The executed notebook of ``otter run -p``'s GradingResults (written by otter's own
     process, outside the sandboxed kernel), or None."""
     if not pickled.is_file():
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     for file, result in zip(files, graded, strict=True):
         results.append(result)
         if args.executed and result.notebook:
-            nbformat.write(nbformat.from_dict(result.notebook), args.executed / file.name)
+            nbformat.write(result.notebook, args.executed / file.name)
         total = sum(result.scores.get(q, 0.0) for q in points)
         print(f"{file.name}: {total:g}/{sum(points.values()):g} in {result.seconds:.0f} s"
               + (f" ({result.message})" if result.message else ""), flush=True)

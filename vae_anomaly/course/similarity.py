@@ -49,6 +49,7 @@ from . import folder, groups, notebooks
 
 TEMPLATES = Path(__file__).with_name("similarity_templates")  # shipped public sources
 OUTPUT = "similarity"  # the report's folder in the course
+PAIRS = "pairs.csv"  # in OUTPUT: every pair, its scores and whether it is flagged
 MARKED = "marked.csv"  # in OUTPUT: the pairs flagged in the gradebook so far
 THRESHOLD = 0.55  # midway between independent work and copies: results/similarity.json
 CODE_K = 25  # characters of a code fingerprint after filtering (copydetect's default)
@@ -352,7 +353,7 @@ def report(course: Path, threshold: float | None = None, templates=(), progress:
     pairs = compare(subs, progress)
     out = course / OUTPUT
     out.mkdir(exist_ok=True)
-    write_csv(out / "pairs.csv", pairs, threshold)
+    write_csv(out / PAIRS, pairs, threshold)
     write_html(out / "report.html", pairs, threshold, conf.shown, conf.views, len(subs))
     return pairs, unread
 
@@ -396,7 +397,7 @@ def mark(course: Path, pairs: list[Pair], threshold: float) -> list[Pair]:
 
 def reasons(course: Path) -> dict[str, list[str]]:
     """submission -> why the report flagged it (``pairs.csv``), for the instructor's export."""
-    path = Path(course) / OUTPUT / "pairs.csv"
+    path = Path(course) / OUTPUT / PAIRS
     out: dict[str, list[str]] = {}
     if not path.is_file():
         return out

@@ -5,7 +5,7 @@
   globals of other code, the import machinery, the records of the checks, the budget).
 * ``verify``: the trusted verdict of each autograded test cell. A cell passes only when it
   ran without error **and** its check left exactly its own passing record
-  (``grading.RECORD_MIME``); a cell that looks passed without that record had its failure
+  (``records.RECORD_MIME``); a cell that looks passed without that record had its failure
   hidden, and is flagged.
 * ``judge``: the numeric verdicts, decided here from what the record measured, with the
   marks and the budget the grader reads itself (never the kernel's copies): the detector's
