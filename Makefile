@@ -176,19 +176,26 @@ lab-full: data
 
 # --- nbgrader assignment (book/instructor.md) -------------------------------------
 # release/ and solutions/ are generated from source_assignments/anomaly_vae/anomaly_vae.ipynb.
-.PHONY: calibrate benchmark-autograde
+.PHONY: calibrate converged benchmark-autograde
 release: $(STAMP)
 	$(PY) -m vae_anomaly.course.build release
 
 solutions: $(STAMP)
 	$(PY) -m vae_anomaly.course.build solutions
 
-# The detector test's marks: the designs/ family over seeds at the grading budget (resumes a
-# stopped sweep; about 2 h on 2 idle cores), then the notebook's rules cell and what uses it.
+# The grading budget and the detector test's marks: the designs/ family over seeds, each run
+# trained to the largest budget compared and measured at each (resumes a stopped sweep; about
+# 45 min on 2 idle cores), then the notebook's rules cell and what uses it. Put the budget it
+# chose into GRADING_EPOCHS (vae_anomaly/config.py; a test checks the two agree).
 calibrate: data
 	nice -n 10 $(PY) -m vae_anomaly.course.calibrate
 	$(PY) -m vae_anomaly.course.build rules
 	$(MAKE) release solutions autograder
+
+# The reference trained until its loss stops going down (the solution's early stopping, at most
+# CONVERGED_EPOCHS epochs; a few minutes): the solution page shows it beside the budget run.
+converged: data
+	nice -n 10 $(PY) -m vae_anomaly.course.calibrate --converged
 
 # Seconds to autograde the reference (with and without the sandbox) and a conv design, and
 # where they go (the profile: start-up, each cell, each epoch; book/instructor.md).

@@ -30,10 +30,10 @@ import yaml
 
 from tests.support import published
 from tests.support.browser import chromium
-from vae_anomaly.config import GRADING_EPOCHS, ROOT
+from vae_anomaly.config import CONVERGED_EPOCHS, GRADING_EPOCHS, GRADING_SEED, ROOT
 from vae_anomaly.config import RELEASE as RELEASED
 from vae_anomaly.config import SITE_NOTEBOOK as ASSIGNMENT
-from vae_anomaly.course import figtext, site
+from vae_anomaly.course import calibrate, figtext, site
 
 pytestmark = pytest.mark.slow
 
@@ -260,9 +260,10 @@ def test_titles_are_distinct_and_the_solution_has_a_banner(visit):
     assert len({t for pair in titles.values() for t in pair}) == 2 * len(titles)
 
 
-def test_solution_page_trains_at_the_grading_budget_beside_the_stored_reference(visit):
-    """The solution page trained for the grading budget, says so, and quotes the stored
-    reference's numbers (results/calibration.json, results/benchmark.json) beside its own."""
+def test_solution_page_shows_its_budget_run_beside_the_converged_run(visit):
+    """The solution page trained for the grading budget and says so; beside it, each labelled,
+    the stored graded runs (results/calibration.json) and the reference trained until its loss
+    stopped going down (make converged), with that run's own numbers."""
     if not sphinx_config()["publish_solution"]:
         pytest.skip("the solution is not published")
     p = visit.open(f"{sphinx_config()['solution_pages'][0]}.html")
@@ -270,15 +271,25 @@ def test_solution_page_trains_at_the_grading_budget_beside_the_stored_reference(
     epochs = [tuple(map(int, m)) for m in re.findall(r"Epoch (\d+)/(\d+)", text)]
     trained, budget = site.run_facts(text)["trained"], site.run_facts(text)["budget"]
     assert budget == GRADING_EPOCHS and epochs and epochs[-1] == (trained, budget)
-    summary = p.locator("table.solution-summary").inner_text()
-    assert f"This run trained for {trained} epochs" in text
+    summary = p.locator("table.solution-summary")
+    headings = summary.locator("th").all_inner_texts()
+    assert headings[1:] == ["This page (grading budget)", "Graded runs (make calibrate)",
+                            "Converged run (make converged)"], headings
+    summary = summary.inner_text()
+    assert f"This page trained for {trained} epochs" in text
     calibration = json.loads((ROOT / "results" / "calibration.json").read_text())
     for metric in ("roc_auc", "pr_auc"):
         assert site.fmt(calibration["designs"]["reference"][metric]["mean"], ".3f") in summary
-        assert site.fmt(calibration["marks"]["calibrated"][metric], ".3f") in summary
-    records = json.loads((ROOT / "results" / "benchmark.json").read_text())["records"]
-    normal = site.method_stats(records, "reference", "elbo_normal")[0]
-    assert site.fmt(normal, "+.0f") in summary
+    learned = calibration["marks"]["calibrated"]
+    assert site.fmt(learned["roc_auc"], ".3f") in summary
+    assert site.fmt(learned["roc_auc_gain"], "+.3f") in summary
+    converged = json.loads(calibrate.run_file("reference", GRADING_SEED, [CONVERGED_EPOCHS])
+                           .read_text())
+    end = converged["at"][str(CONVERGED_EPOCHS)]
+    assert converged["epochs_trained"] > GRADING_EPOCHS
+    assert f"{converged['epochs_trained']} (at most {CONVERGED_EPOCHS})" in summary
+    for metric in ("roc_auc", "pr_auc"):
+        assert site.fmt(end[metric], ".3f") in summary
 
 
 @pytest.mark.parametrize("page", toc_pages())

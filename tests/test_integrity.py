@@ -84,32 +84,35 @@ def test_the_course_cells_are_followed_but_not_reported():
 
 # --- verdicts decided outside the kernel ---------------------------------------------------
 
-MARKS = {"not_inverted": {"roc_auc": 0.55}, "calibrated": {"roc_auc": 0.73, "pr_auc": 0.16},
+MARKS = {"not_inverted": {"roc_auc": 0.55},
+         "calibrated": {"roc_auc": 0.756, "roc_auc_gain": 0.02},
          "flag_above": {"roc_auc": 0.95}}
+UNTRAINED = 0.745  # the ROC AUC of a record's model before its first fit
 
 
-def record(grade_id, roc=None, pr=None, epochs=4):
-    measured = {} if roc is None else {"roc_auc": roc, "pr_auc": pr}
+def record(grade_id, roc=None, pr=None, epochs=4, before=UNTRAINED):
+    measured = {} if roc is None else {"roc_auc": roc, "pr_auc": pr, "roc_auc_untrained": before}
     return {"grade_id": grade_id, "passed": True, "flagged": False, "message": "",
             "epochs": epochs, "measured": measured}
 
 
-@pytest.mark.parametrize("grade_id, roc, pr, epochs, verdict", [
-    ("task4_auc_threshold", 0.85, 0.40, 4, None),
-    ("task4_auc_threshold", 0.70, 0.40, 4, "below the grader's marks"),  # marks lowered inside
-    ("task4_auc_threshold", 0.85, 0.10, 4, "below the grader's marks"),
-    ("task4_auc_not_inverted", 0.70, 0.10, 4, None),  # that test needs 0.55 only
-    ("task4_auc_not_inverted", 0.50, 0.10, 4, "below the grader's marks"),
-    ("task4_auc_threshold", 0.99, 0.90, 4, "above anything"),  # the flag lifted inside
+@pytest.mark.parametrize("grade_id, roc, before, epochs, verdict", [
+    ("task4_auc_threshold", 0.85, UNTRAINED, 4, None),
+    ("task4_auc_threshold", 0.75, 0.70, 4, "below the grader's marks"),  # marks lowered inside
+    ("task4_auc_threshold", 0.76, 0.745, 4, "below the grader's marks"),  # gained too little
+    ("task4_auc_threshold", 0.85, None, 4, "below the grader's marks"),  # never measured untrained
+    ("task4_auc_not_inverted", 0.70, UNTRAINED, 4, None),  # that test needs 0.55 only
+    ("task4_auc_not_inverted", 0.50, UNTRAINED, 4, "below the grader's marks"),
+    ("task4_auc_threshold", 0.99, UNTRAINED, 4, "above anything"),  # the flag lifted inside
     ("task1_split_counts", None, None, 4, None),
     ("task1_split_counts", None, None, 40, "past the budget of 4"),  # the budget lifted
-    ("task4_auc_threshold", 0.85, None, 4, "lacks the measured areas"),
+    ("task4_auc_threshold", 0.85, "absent", 4, "lacks the measured areas"),
 ])
-def test_the_grader_judges_the_measurements_with_its_own_marks(grade_id, roc, pr, epochs,
+def test_the_grader_judges_the_measurements_with_its_own_marks(grade_id, roc, before, epochs,
                                                               verdict):
-    measured = record(grade_id, roc, pr, epochs)
-    if roc is not None and pr is None:
-        del measured["measured"]["pr_auc"]
+    measured = record(grade_id, roc, 0.3, epochs, before)
+    if before == "absent":
+        del measured["measured"]["roc_auc_untrained"]
     reason = integrity.judge(measured, MARKS, budget=4)
     assert (reason is None) if verdict is None else verdict in reason
 
@@ -117,5 +120,5 @@ def test_the_grader_judges_the_measurements_with_its_own_marks(grade_id, roc, pr
 def test_a_passing_test_cell_is_judged_by_its_record():
     cell = {"cell_type": "code", "outputs": [{
         "output_type": "display_data",
-        "data": {RECORD_MIME: record("task4_auc_threshold", 0.70, 0.40)}}]}
+        "data": {RECORD_MIME: record("task4_auc_threshold", 0.75, 0.40, before=0.70)}}]}
     assert "below the grader's marks" in integrity.verify(cell, "task4_auc_threshold", MARKS, 4)

@@ -15,7 +15,9 @@ from pathlib import Path
 from .config import CALIBRATION, CALIBRATION_ENV
 
 RECORD_MIME = "application/vnd.vae-anomaly.check+json"  # a check's record, in its cell's output
-MEASURED = ("roc_auc", "pr_auc")  # what a detector check's record carries for the verdict
+# what a detector check's record carries for the verdict: the trained model's areas, and its
+# ROC AUC as its first fit started (None where it could not be measured)
+MEASURED = ("roc_auc", "pr_auc", "roc_auc_untrained")
 
 
 def calibration(path: str | os.PathLike | None = None) -> dict:

@@ -36,6 +36,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Unicode
 
 from ..config import GRADING_EPOCHS, RESULTS, SANDBOX_ENV
+from ..measure import grading
 from . import designs, folder, notebooks
 
 BUDGET_SECONDS = 90  # the target for one submission on 2 cores
@@ -49,6 +50,8 @@ EPOCH_BEGINS = re.compile(r"^Epoch (\d+)/\d+", re.M)  # Keras prints it as an ep
 # final state, after its updates), with Keras's whole seconds
 EPOCH_DONE = re.compile(r"(?:^|\r) *(\d+)/\1\b\D*?\b(\d+)s\b", re.M)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# the line the checks print once they have measured a model before its first fit
+BEFORE_FIT = re.compile(re.escape(grading.BEFORE_TRAINING) + r".*\(([\d.]+) s\)")
 
 
 class TimedExecute(Execute):
@@ -140,7 +143,10 @@ def profile(notebook: Path, record: dict, launched: float, ended: float) -> dict
             group = "imports cell"
         elif i == training:
             phases.update({f"epoch {k}": epoch for k, (epoch, _) in enumerate(epochs, 1)})
-            seconds -= sum(epoch for epoch, _ in epochs)
+            before = sum(float(m[1]) for s in record["streams"] if s["cell"] == training
+                         for m in BEFORE_FIT.finditer(ANSI.sub("", s["text"])))
+            phases["detector before the first fit"] = before
+            seconds -= sum(epoch for epoch, _ in epochs) + before
             group = "training cell besides the epochs (fit's set-up, the guard, the plot)"
         elif name in DETECTOR_CELLS:
             group = "detector: measured once, two checks"

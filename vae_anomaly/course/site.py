@@ -218,19 +218,26 @@ class ResultTable(SphinxDirective):
     """Objects ``{name: number}`` of a results file side by side: the argument is the file,
     each content line ``Heading: dotted.key`` a column, each name a row (in the first
     column's order), a number ``:format:``ted, ``–`` where a column has no such name;
-    ``:total:`` adds a row of the columns' sums under that name."""
+    ``:total:`` adds a row of the columns' sums under that name. With ``:rows: dotted.key``
+    (an object of objects, one per row), each column's key is read inside each row."""
 
     required_arguments = 1
     has_content = True
     option_spec = {"first": directives.unchanged, "format": directives.unchanged,
-                   "total": directives.unchanged}
+                   "total": directives.unchanged, "rows": directives.unchanged}
 
     def run(self):
         spec = self.options.get("format", "")
         try:
             data = load_json(self.env, self.arguments[0])
-            columns = [(heading.strip(), lookup(data, key.strip())) for heading, _, key
-                       in (line.rpartition(":") for line in self.content if line.strip())]
+            lines = [(heading.strip(), key.strip()) for heading, _, key
+                     in (line.rpartition(":") for line in self.content if line.strip())]
+            if "rows" in self.options:
+                rows = lookup(data, self.options["rows"])
+                columns = [(heading, {name: lookup(row, key) for name, row in rows.items()})
+                           for heading, key in lines]
+            else:
+                columns = [(heading, lookup(data, key)) for heading, key in lines]
             if not columns or not all(isinstance(values, dict) for _, values in columns):
                 raise ResultsError("each column must name an object of the file")
         except ResultsError as err:
@@ -466,6 +473,7 @@ class LaunchNote(SphinxDirective):
 
 # --- distinct titles, and the solution page's banner and its run beside the stored reference ---
 ASSIGNMENT_TITLE, SOLUTION_TITLE = "Assignment: ", "Reference solution: "
+RUN_LOSS = re.compile(r" - loss: ([−\d.+-]+)")  # an epoch's line of fit(verbose=2)
 RUN_OUTPUTS = {  # what the solution prints -> a pattern of it
     "epochs": re.compile(r"Epoch (\d+)/(\d+)"),
     "auc": re.compile(r"ROC AUC ([\d.]+), PR AUC ([\d.]+)"),
@@ -510,51 +518,74 @@ def solution_banner(env, docname: str) -> nodes.admonition:
                             classes=["important", "solution-banner"])
 
 
+def last_drop(losses) -> float:
+    """The share by which the last epoch lowered the loss (0 for fewer than two epochs)."""
+    if len(losses) < 2:
+        return 0.0
+    return (losses[-2] - losses[-1]) / max(abs(losses[-1]), 1e-9)
+
+
 def solution_summary(env, text: str) -> list[nodes.Node]:
-    """This build's run (epochs, areas, mean ELBOs) beside the stored reference's numbers."""
-    from ..config import EPOCHS_ENV, GRADING_EPOCHS, GRADING_SEED
+    """This page's run at the grading budget, beside the stored graded runs of the reference
+    and the stored run of the reference trained until its loss stopped going down."""
+    from ..config import CONVERGED_EPOCHS, EPOCHS_ENV, GRADING_EPOCHS, GRADING_SEED, RESULTS
+    from ..measure.grading import STILL_FALLING
+    from .calibrate import run_file
 
     run = run_facts(text)
     calibration = load_json(env, "calibration.json")
-    records = benchmark_records(env)
-    reference = load_json(env, BENCHMARK).get("reference", {})
+    converged = load_json(env, str(run_file("reference", GRADING_SEED, [CONVERGED_EPOCHS])
+                                   .relative_to(RESULTS)))
+    graded = calibration["designs"]["reference"]
     budget = ("the grading budget" if run["budget"] == GRADING_EPOCHS
               else f"not the grading budget of {GRADING_EPOCHS}")
-    stopped = ("the budget ended training before early stopping would"
-               if run["trained"] == run["budget"] else "early stopping ended training")
+    losses = [float(v.replace("−", "-")) for v in RUN_LOSS.findall(text)]
+    end = converged["at"][str(CONVERGED_EPOCHS)]
+    stopped = ("early stopping ended it" if converged["epochs_trained"] < CONVERGED_EPOCHS
+               else f"the limit of {CONVERGED_EPOCHS} epochs ended it")
+    falling = bool(losses) and last_drop(losses) > STILL_FALLING
+    ended = (f"its loss still falling ({100 * last_drop(losses):.1f}% in the last epoch) when "
+             "the budget ends it" if falling else "its loss levelled off within the budget")
     intro = nodes.paragraph()
-    intro += [nodes.Text(f"This run trained for {run['trained']} epochs with "),
-              nodes.literal(text=f"{EPOCHS_ENV}={run['budget']}"),
+    intro += [nodes.Text("Two runs of the reference, each labelled. "),
+              nodes.strong(text="This page"), nodes.Text(f" trained for {run['trained']} epochs "
+              "with "), nodes.literal(text=f"{EPOCHS_ENV}={run['budget']}"),
               nodes.Text(f", {budget} (set in "), nodes.literal(text="vae_anomaly/config.py"),
-              nodes.Text(f"), and Keras seeded with {GRADING_SEED}, the grading seed "
-                         f"(make book); {stopped}. Beside its numbers are those of the "
-                         "stored reference runs at the same budget, from "),
-              nodes.literal(text="results/"), nodes.Text(".")]
+              nodes.Text(f"), with Keras seeded with {GRADING_SEED} (make book): the model the "
+                         f"grader sees, {ended}. "),
+              nodes.strong(text="The converged run"),
+              nodes.Text(f" is the same notebook trained until its loss stopped going down, "
+                         f"the task's own instruction ({converged['epochs_trained']} epochs; "
+                         f"{stopped}), measured as the grader measures a detector ("),
+              nodes.literal(text="make converged"),
+              nodes.Text("). Between them, the graded runs of the reference that set the "
+                         "detector test's marks ("), nodes.literal(text="make calibrate"),
+              nodes.Text(").")]
 
-    seeded = load_json(env, f"calibration/epochs{calibration['epochs']}/reference/"
-                            f"seed{GRADING_SEED}.json")
+    def spread(metric, mark=""):
+        stats = graded[metric]
+        return f"{fmt(stats['mean'], '.3f')}\u00a0±\u00a0{fmt(stats['sd'], '.3f')}{mark}"
 
-    def spread(metric):
-        stats = calibration["designs"]["reference"][metric]
-        return (f"{fmt(stats['mean'], '.3f')}\u00a0±\u00a0{fmt(stats['sd'], '.3f')}"
-                + f"; seed {GRADING_SEED}: {fmt(seeded[metric], '.3f')}"
-                + f"; calibrated mark {fmt(calibration['marks']['calibrated'][metric], '.3f')}")
+    learned = calibration["marks"]["calibrated"]
+    roc_mark = (f" (marks: {fmt(learned['roc_auc'], '.3f')}, and "
+                f"{fmt(learned['roc_auc_gain'], '+.3f')} over the model untrained)")
 
-    normal, _, seeds = method_stats(records, "reference", "elbo_normal")
-    anomaly = method_stats(records, "reference", "elbo_anomaly")[0]
+    drop = f"{100 * last_drop(losses):.1f}%" if losses else "?"
     rows = [
         ["Epochs", f"{run['trained']} (at most {run['budget']})",
-         f"{calibration['epochs']}, {calibration['seeds']} seeds (make calibrate; the "
-         "detector measured as the grader does)"],
-        ["ROC AUC", run["roc_auc"], spread("roc_auc")],
-        ["PR AUC", run["pr_auc"], spread("pr_auc")],
+         f"{calibration['epochs']}, {calibration['seeds']} seeds",
+         f"{converged['epochs_trained']} (at most {CONVERGED_EPOCHS})"],
+        ["Loss fell in the last epoch by", drop, "",
+         f"{100 * last_drop(end['losses']):.1f}%"],
+        ["ROC AUC", run["roc_auc"], spread("roc_auc", roc_mark), fmt(end["roc_auc"], ".3f")],
+        ["PR AUC", run["pr_auc"], spread("pr_auc"), fmt(end["pr_auc"], ".3f")],
         ["Mean ELBO, normal / anomalous (nats)",
-         f"{run['elbo_normal']} / {run['elbo_anomaly']}",
-         f"{fmt(normal, '+.0f')} / {fmt(anomaly, '+.0f')} at {reference.get('epochs', '?')} "
-         f"epochs, {seeds} seeds (make benchmark)"],
+         f"{run['elbo_normal']} / {run['elbo_anomaly']}", "",
+         f"{fmt(end['elbo_normal'], '+.0f')} / {fmt(end['elbo_anomaly'], '+.0f')}"],
     ]
-    return [intro, table(["Quantity", "This run", "Stored reference"], rows,
-                         classes=["solution-summary"])]
+    return [intro, table(["Quantity", "This page (grading budget)",
+                          "Graded runs (make calibrate)", "Converged run (make converged)"],
+                         rows, classes=["solution-summary"])]
 
 
 def title_pages(app, doctree):

@@ -315,16 +315,18 @@ def judge(record: dict, marks: dict | None, budget: int | None) -> str | None:
         return None
     if set(MEASURED) - set(measured):
         return f"test {record['grade_id']}: its record lacks the measured areas"
-    roc, pr = (float(measured[key]) for key in MEASURED)
+    roc, pr = float(measured["roc_auc"]), float(measured["pr_auc"])
+    before = measured["roc_auc_untrained"]
     flag = marks["flag_above"]["roc_auc"]
     if roc > flag:
         return (f"ROC AUC {roc:.3f} is above anything a VAE trained without trousers reached "
                 f"at this budget ({flag:.3f}): a detector that has seen the anomaly?")
+    learned = marks["calibrated"]
     low = {"task4_auc_not_inverted": roc < marks["not_inverted"]["roc_auc"],
-           "task4_auc_threshold": (roc < marks["calibrated"]["roc_auc"]
-                                   or pr < marks["calibrated"]["pr_auc"])}
+           "task4_auc_threshold": (before is None or roc < learned["roc_auc"]
+                                   or roc - float(before) < learned["roc_auc_gain"])}
     if low.get(record["grade_id"]):
         return (f"test {record['grade_id']} passed in the kernel, but its measured ROC AUC "
-                f"{roc:.3f} / PR AUC {pr:.3f} is below the grader's marks (were the marks "
-                "changed in the kernel?)")
+                f"{roc:.3f} (before training: {before}) / PR AUC {pr:.3f} is below the "
+                "grader's marks (were the marks changed in the kernel?)")
     return None

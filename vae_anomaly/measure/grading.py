@@ -7,6 +7,7 @@ original data; nothing printed in the notebook is trusted.
 from __future__ import annotations
 
 import random
+import time
 from contextlib import contextmanager
 from functools import cache
 
@@ -19,6 +20,7 @@ from ..records import MEASURED, RECORD_MIME, calibration
 from ..scoring import labels_and_scores
 from . import guard
 
+BEFORE_TRAINING = "[grading] the detector before this model's first fit:"  # and its seconds
 DETECTOR_DRAWS = 4  # draws of z per test image in the grader's ELBO estimate
 AUC_DECIMALS = 3  # reported areas must agree with the recomputed ones to this many decimals
 
@@ -185,14 +187,16 @@ def detector_aucs(negative_elbo, x_normal, x_anomaly, draws: int = DETECTOR_DRAW
                   namespace: dict | None = None) -> dict:
     """The grader's measure of a detector: the areas of the anomaly score -ELBO, the ELBO
     estimated from ``draws`` draws of ``negative_elbo`` on the original test images (in
-    the format of the student's arrays), the student's random state left as it was."""
+    the format of the student's arrays), the student's random state left as it was; and the
+    mean ELBO of each set."""
     split = reference_split()
     normal = reference_like(x_normal, split.x_test_normal)
     anomaly = reference_like(x_anomaly, split.x_test_anomaly)
     with preserved_rng(namespace):
         elbo_normal = elbo_draws(negative_elbo, normal, draws).mean(axis=0)
         elbo_anomaly = elbo_draws(negative_elbo, anomaly, draws).mean(axis=0)
-    return aucs(elbo_normal, elbo_anomaly)
+    return {**aucs(elbo_normal, elbo_anomaly), "elbo_normal": float(elbo_normal.mean()),
+            "elbo_anomaly": float(elbo_anomaly.mean())}
 
 
 # --- the hidden tests: one check per autograded cell ------------------------------------------
@@ -228,6 +232,23 @@ def snapshot(namespace: dict) -> dict | None:
     except Exception:  # noqa: BLE001 (a broken model has no snapshot; its tests say why)
         return None
     return {"function": function, "rows": rows, "draws": draws}
+
+
+def before_training(namespace: dict) -> dict | None:
+    """The detector as a model's first ``fit`` starts (``guard.ON_FIRST_FIT``): the
+    grader's areas of the untrained model, or None where it cannot be measured yet."""
+    try:
+        negative_elbo, x_normal, x_anomaly = (namespace[name] for name in (
+            "negative_elbo", "x_test_normal", "x_test_anomaly"))
+        if not callable(negative_elbo):
+            return None
+        start = time.perf_counter()
+        areas = detector_aucs(negative_elbo, x_normal, x_anomaly, namespace=namespace)
+        print(f"{BEFORE_TRAINING} ROC AUC {areas['roc_auc']:.3f} "
+              f"({time.perf_counter() - start:.2f} s)", flush=True)
+        return areas
+    except Exception:  # noqa: BLE001 (no untrained areas; the detector test says why)
+        return None
 
 
 def _changed_since_training(negative_elbo, namespace: dict) -> str | None:
@@ -439,6 +460,8 @@ def _detector(ns) -> dict:
            np.shape(x_normal)[1:], np.asarray(x_normal).dtype.str)
     areas = _measure_detector(key, lambda: detector_aucs(negative_elbo, x_normal, x_anomaly,
                                                            namespace=ns))
+    untrained = _untrained(model)
+    areas["roc_auc_untrained"] = untrained["roc_auc"] if untrained else None
     flag = marks()["flag_above"]["roc_auc"]
     if areas["roc_auc"] > flag:
         raise Flagged(f"ROC AUC {areas['roc_auc']:.3f} is above anything a VAE trained "
@@ -452,21 +475,33 @@ STILL_FALLING = 0.01  # a last epoch that lowered the loss by more than this sha
 
 def likely_cause(areas: dict, losses) -> str:
     """What the grader can see of why a detector is weak: a ranking that puts trousers first
-    points at the likelihood, a loss still falling at the end at the training, else the
-    model."""
+    points at the likelihood; one no better than an untrained model's, or a loss still
+    falling at the end, at the training; else the model."""
     losses = np.asarray(losses, dtype=np.float64)
     if areas["roc_auc"] < 0.5:
         return ("it ranks trousers as more normal than the clothes it was trained on: the "
                 "likelihood is the likely cause (with a Bernoulli, binary cross-entropy, "
                 "decoder, dark and simple trousers get a higher ELBO); use a Gaussian")
+    untrained = calibration().get("untrained", {}).get("roc_auc", {}).get("max", 0.0)
+    start = (f"it ranks no better than an untrained model does (ROC AUC up to {untrained:.3f}: "
+             "a decoder that draws the same grey image for every code); "
+             if areas["roc_auc"] <= untrained else "")
     if len(losses) >= 2 and np.all(np.isfinite(losses)):
         drop = (losses[-2] - losses[-1]) / max(abs(losses[-1]), 1e-9)
+        before = areas.get("roc_auc_untrained")
+        if drop <= STILL_FALLING and before is not None and areas["roc_auc"] < before:
+            return (f"training stalled: your model ranks trousers worse than it did untrained "
+                    f"(ROC AUC {before:.3f} before the first fit, {areas['roc_auc']:.3f} "
+                    f"after) and its loss levelled off at {losses[-1]:.1f}; the encoder has "
+                    "likely collapsed (a narrow ReLU layer whose units all output 0 passes "
+                    "nothing to z, and the decoder then draws one average image): look at your "
+                    "reconstructions, then widen or drop that layer")
         if drop > STILL_FALLING:
-            return (f"your loss was still falling ({100 * drop:.1f}% in the last epoch) when "
-                    f"training stopped after {len(losses)} epochs: train for all EPOCHS "
+            return (f"{start}your loss was still falling ({100 * drop:.1f}% in the last epoch) "
+                    f"when training stopped after {len(losses)} epochs: train for all EPOCHS "
                     "epochs, with a learning rate and batch size that make them count")
-    return ("training had levelled off: look at the model (a latent space or layers too "
-            "small for 28 x 28 images) and at the likelihood (a density of the pixels: a "
+    return (f"{start}training had levelled off: look at the model (a latent space or layers "
+            "too small for 28 x 28 images) and at the likelihood (a density of the pixels: a "
             "Gaussian with a learned or well-chosen σ)")
 
 
@@ -481,13 +516,22 @@ def _check_not_inverted(ns):
 
 def _check_calibrated(ns):
     areas, mark = _detector(ns), marks()["calibrated"]
-    low = [f"{name} {areas[key]:.3f} (mark {mark[key]:.3f})"
-           for name, key in (("ROC AUC", "roc_auc"), ("PR AUC", "pr_auc"))
-           if areas[key] < mark[key]]
+    roc, before = areas["roc_auc"], areas["roc_auc_untrained"]
+    if before is None:
+        raise Failed("the grader measures your VAE's detector as its first fit starts, to see "
+                     "what training added: define negative_elbo (Task 2a) before you train "
+                     "it with fit")
+    low = []
+    if roc < mark["roc_auc"]:
+        low.append(f"ROC AUC {roc:.3f} is below {mark['roc_auc']:.3f}, the most that an "
+                   "untrained model reached")
+    if roc - before < mark["roc_auc_gain"]:
+        low.append(f"training raised the ROC AUC by {roc - before:+.3f} (from {before:.3f} "
+                   f"before the first fit), less than {mark['roc_auc_gain']:.3f}")
     if low:
         cause = likely_cause(areas, training_losses(_fit_history(ns)))
-        raise Failed("your detector's " + " and ".join(low) + " is below what every correct "
-                     f"design reached at the grading budget: {cause}")
+        raise Failed("your detector has not learned enough at the grading budget: "
+                     + "; ".join(low) + f": {cause}")
     return {key: areas[key] for key in MEASURED}
 
 
@@ -511,10 +555,14 @@ def _said(record: dict) -> str:
     measured = record.get("measured") or {}
     if not measured:
         return "passed"
-    mark = marks()["calibrated"]
-    return ("passed: " + ", ".join(f"{name} {measured[key]:.3f} (mark {mark[key]:.3f})"
-                                   for name, key in (("ROC AUC", "roc_auc"),
-                                                     ("PR AUC", "pr_auc"))))
+    if record["grade_id"] == "task4_auc_not_inverted":
+        return (f"passed: ROC AUC {measured['roc_auc']:.3f} (mark "
+                f"{marks()['not_inverted']['roc_auc']:.2f})")
+    mark, before = marks()["calibrated"], measured.get("roc_auc_untrained")
+    gain = (f", {measured['roc_auc'] - before:+.3f} over the model before training (mark "
+            f"{mark['roc_auc_gain']:+.3f})" if before is not None else "")
+    return (f"passed: ROC AUC {measured['roc_auc']:.3f} (mark {mark['roc_auc']:.3f}){gain}, "
+            f"PR AUC {measured['pr_auc']:.3f}")
 
 
 def _publish(record: dict) -> None:
@@ -551,7 +599,8 @@ def check(grade_id: str, namespace: dict) -> None:
 # What the checks read of the guard, bound once: a notebook that rebinds the guard's
 # functions changes nothing here (and the fingerprints find the rebinding). The guard calls
 # ``snapshot`` after each fit and reads the marks and the data before any student code.
-_installed, _epochs, _fits, _snapshot, _tampered = (
-    guard.installed, guard.epochs, guard.fits, guard.snapshot, guard.tampered)
+_installed, _epochs, _fits, _snapshot, _untrained, _tampered = (
+    guard.installed, guard.epochs, guard.fits, guard.snapshot, guard.untrained, guard.tampered)
 guard.ON_FIT.append(snapshot)
+guard.ON_FIRST_FIT.append(before_training)
 guard.ON_INSTALL.append(lambda: (marks(), reference_split()))

@@ -13,6 +13,9 @@ a running kernel (the first cell otter adds where that kernel is not installed).
 * **Provenance.** Every ``History`` that ``fit`` returns is recorded with a copy of its
   losses; after each ``fit`` the ELBO of a fixed set of test images is snapshotted, so that
   a ``negative_elbo`` changed after training (a supervised score, say) is detected.
+* **The model untrained.** When a model's first ``fit`` starts, the checks measure the
+  detector as it is then (``ON_FIRST_FIT``): the detector test asks how much training
+  improved on it.
 * **Fingerprints.** The identity of every function of the modules the checks rely on
   (NumPy, scikit-learn's metrics, builtins, this package's checks), so that a rebinding is
   found and flagged rather than trusted.
@@ -39,6 +42,7 @@ FINGERPRINTED = ("builtins", "numpy", "numpy.random", "sklearn.metrics", "vae_an
                  "vae_anomaly.scoring", "vae_anomaly.records", "vae_anomaly.measure.grading",
                  "vae_anomaly.measure.guard", "IPython.display", "keras.src.models.model")
 ON_FIT = []  # called with the notebook's namespace after each fit (the checks' snapshot)
+ON_FIRST_FIT = []  # called with the namespace as a model's first fit starts (its untrained areas)
 ON_INSTALL = []  # called once, before any student code (the checks read their assets)
 
 
@@ -56,7 +60,7 @@ def _records():
     return is a copy."""
     kept = {"installed": False, "budget": 0, "epochs": {}, "images": 0, "fits": [],
             "snapshot": None, "fingerprints": {}, "model_methods": {}, "namespace": None,
-            "on_fit": ()}
+            "on_fit": (), "on_first_fit": (), "untrained": {}}
 
     def installed() -> bool:
         return kept["installed"]
@@ -79,6 +83,11 @@ def _records():
     def snapshot():
         """The ELBO draws taken right after the last ``fit`` (``grading.snapshot``)."""
         return kept["snapshot"]
+
+    def untrained(model) -> dict | None:
+        """What ``ON_FIRST_FIT`` measured as ``model``'s first ``fit`` started (a copy)."""
+        measured = kept["untrained"].get(id(model))
+        return dict(measured) if measured is not None else None
 
     def namespace() -> dict:
         """The notebook's variables (the IPython user namespace, or the one installed)."""
@@ -129,6 +138,9 @@ def _records():
                 print(f"[grading] training budget: {budget()} epochs in all for each model; "
                       f"this fit runs {allowed} of the {asked} epochs asked for", flush=True)
             bound.arguments["epochs"] = start + allowed
+            if allowed and not epochs(self) and id(self) not in kept["untrained"]:
+                for hook in kept["on_first_fit"]:
+                    kept["untrained"][id(self)] = hook(namespace())
             history = original(*bound.args, **bound.kwargs)
             x = bound.arguments.get("x")
             record_fit(self, history, len(getattr(history, "epoch", []) or []),
@@ -170,16 +182,18 @@ def _records():
         for hook in ON_INSTALL:
             hook()
         kept["on_fit"] = tuple(ON_FIT)  # what a notebook appends later is not called
+        kept["on_first_fit"] = tuple(ON_FIRST_FIT)
         kept["namespace"] = user_namespace
         kept["budget"] = int(os.environ.get(EPOCHS_ENV, STUDENT_EPOCHS))
         kept["fingerprints"] = {name: fingerprint(name) for name in FINGERPRINTED}
         kept["model_methods"] = {k: id(v) for k, v in vars(keras.Model).items()}
         kept["installed"] = True
 
-    return installed, budget, epochs, fits, snapshot, namespace, tampered, install
+    return installed, budget, epochs, fits, snapshot, untrained, namespace, tampered, install
 
 
-installed, budget, epochs, fits, snapshot, namespace, tampered, install = _records()
+(installed, budget, epochs, fits, snapshot, untrained, namespace, tampered,
+ install) = _records()
 
 
 def _cpu_time_spent(signum, frame):
