@@ -193,14 +193,11 @@ def ceil3(value: float) -> float:
 
 
 def stalled(run: dict, key: str) -> bool:
-    """A run that did not learn a detector: it ranks worse than the same model before its
-    first ``fit``, and its loss has levelled off (what the grader's message calls a collapse).
-    No mark can pass it without passing an untrained model, so it is reported, not marked."""
-    losses = run["at"][key]["losses"]
-    levelled = len(losses) >= 2 and (losses[-2] - losses[-1]) <= grading.STILL_FALLING * abs(
-        losses[-1])
-    return bool(run["untrained"] and levelled
-                and run["at"][key]["roc_auc"] < run["untrained"]["roc_auc"])
+    """A run that did not learn a detector at budget ``key`` (``grading.stalled``, the
+    collapse the grader's message names): reported, not marked."""
+    at = run["at"][key]
+    return bool(run["untrained"]) and grading.stalled(
+        at["roc_auc"], run["untrained"]["roc_auc"], at["losses"])
 
 
 def separation(runs: list[dict], budget: int) -> dict:

@@ -518,18 +518,11 @@ def solution_banner(env, docname: str) -> nodes.admonition:
                             classes=["important", "solution-banner"])
 
 
-def last_drop(losses) -> float:
-    """The share by which the last epoch lowered the loss (0 for fewer than two epochs)."""
-    if len(losses) < 2:
-        return 0.0
-    return (losses[-2] - losses[-1]) / max(abs(losses[-1]), 1e-9)
-
-
 def solution_summary(env, text: str) -> list[nodes.Node]:
     """This page's run at the grading budget, beside the stored graded runs of the reference
     and the stored run of the reference trained until its loss stopped going down."""
     from ..config import CONVERGED_EPOCHS, EPOCHS_ENV, GRADING_EPOCHS, GRADING_SEED, RESULTS
-    from ..measure.grading import STILL_FALLING
+    from ..measure.grading import STILL_FALLING, last_drop
     from .calibrate import run_file
 
     run = run_facts(text)

@@ -473,6 +473,20 @@ def _detector(ns) -> dict:
 STILL_FALLING = 0.01  # a last epoch that lowered the loss by more than this share: unfinished
 
 
+def last_drop(losses) -> float:
+    """The share by which the last epoch lowered the loss (0 for fewer than two epochs)."""
+    if len(losses) < 2:
+        return 0.0
+    return float((losses[-2] - losses[-1]) / max(abs(losses[-1]), 1e-9))
+
+
+def stalled(roc_auc: float, roc_auc_untrained: float | None, losses) -> bool:
+    """A collapse: the model ranks worse than it did before its first ``fit``, and its loss
+    has levelled off (no mark can pass it without passing an untrained model)."""
+    return (roc_auc_untrained is not None and len(losses) >= 2
+            and last_drop(losses) <= STILL_FALLING and roc_auc < roc_auc_untrained)
+
+
 def likely_cause(areas: dict, losses) -> str:
     """What the grader can see of why a detector is weak: a ranking that puts trousers first
     points at the likelihood; one no better than an untrained model's, or a loss still
@@ -487,9 +501,8 @@ def likely_cause(areas: dict, losses) -> str:
              "a decoder that draws the same grey image for every code); "
              if areas["roc_auc"] <= untrained else "")
     if len(losses) >= 2 and np.all(np.isfinite(losses)):
-        drop = (losses[-2] - losses[-1]) / max(abs(losses[-1]), 1e-9)
-        before = areas.get("roc_auc_untrained")
-        if drop <= STILL_FALLING and before is not None and areas["roc_auc"] < before:
+        drop, before = last_drop(losses), areas.get("roc_auc_untrained")
+        if stalled(areas["roc_auc"], before, losses):
             return (f"training stalled: your model ranks trousers worse than it did untrained "
                     f"(ROC AUC {before:.3f} before the first fit, {areas['roc_auc']:.3f} "
                     f"after) and its loss levelled off at {losses[-1]:.1f}; the encoder has "
