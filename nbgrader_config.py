@@ -34,6 +34,9 @@ c.CourseDirectory.source_directory = "source_assignments"
 c.Execute.kernel_name = KERNEL_NAME
 c.Execute.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
+# Once the last cell has run, its outputs are in: the kernel is killed rather than asked to
+# shut down (a kernel holding TensorFlow takes about a second to exit, per submission).
+c.Execute.shutdown_kernel = "immediate"
 
 # A copied test cell is graded once (nbgrader alone would refuse the notebook); a test cell
 # as released is not reported as changed (nbgrader #1961), an edited one still is.

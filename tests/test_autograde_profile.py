@@ -47,11 +47,14 @@ def test_the_profile_is_a_run_the_benchmark_timed():
 
 
 def test_the_instructor_pages_claims_hold():
-    """book/instructor.md says that everything but fit misses its target share of the
-    reference's grading time and that the reference's first epoch is its longest; when a new
-    run changes that, this fails and the text must be revised."""
+    """book/instructor.md says that everything but fit meets its target share of the
+    reference's grading time (in the median of several rounds, near the target), that the
+    threshold check reuses the detector's measurement and that the reference's first epoch is
+    its longest; when a new run changes that, this fails and the text must be revised."""
     reference = STORED["profile"]["reference"]
-    assert reference["non_fit_share"] > STORED["non_fit_target"]
+    assert STORED["non_fit_target"] - 0.03 < reference["non_fit_share"] <= STORED["non_fit_target"]
+    assert STORED["rounds"] >= 3
+    assert reference["cells"]["task4_auc_threshold"] < 0.1
     assert reference["epoch_seconds"][0] == max(reference["epoch_seconds"])
 
 

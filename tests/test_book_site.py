@@ -38,6 +38,8 @@ def test_lookup_walks_dicts_and_lists():
     assert site.lookup(data, "runs.0.seconds") == 3
     with pytest.raises(site.ResultsError, match="no key 'pr_auc'"):
         site.lookup(data, "thresholds.pr_auc")
+    chosen = {"epochs": 10, "per_budget": {"8": {"mark": 1}, "10": {"mark": 2}}}
+    assert site.lookup(chosen, "per_budget.{epochs}.mark") == 2  # the entry of the chosen one
 
 
 def test_missing_results_file_names_the_command(tmp_path):

@@ -27,7 +27,7 @@ CALIBRATION_ENV = "VAE_CALIBRATION"  # points the hidden tests at another calibr
 # --- the grading budget ----------------------------------------------------------------------
 EPOCHS_ENV = "VAE_EPOCHS"  # the notebook reads its largest epoch count from this variable
 STUDENT_EPOCHS = 30  # the notebook's default when the variable is unset
-GRADING_EPOCHS = 8  # the budget every submission is graded at (`make calibrate` chooses it)
+GRADING_EPOCHS = 10  # the budget every submission is graded at (`make calibrate` chooses it)
 GRADING_SEED = 0  # the seed of the notebook's setup cell
 CONVERGED_EPOCHS = 200  # the most epochs of the converged reference run (`make converged`)
 GRADING_THREADS = 1  # TensorFlow threads of a grading kernel: the same arithmetic on any machine

@@ -10,7 +10,9 @@ files, in order, in:
 
 and only then downloads them into the Keras cache. Every file is checked against
 the SHA-256 of its decompressed IDX payload (so a re-compressed copy, like
-Debian's, is accepted) before it is parsed.
+Debian's, is accepted) before it is parsed. A process reads and checks each file once
+(the grading kernel's grader and its notebook share that read); the arrays returned are
+read-only views of it.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import os
 import urllib.request
 import zlib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 ANOMALY_LABEL = 1
+SCALE = np.float32(255)  # pixels / SCALE: float32 in [0, 1]
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -86,6 +90,17 @@ def read_idx(file: Path) -> bytes:
     return payload
 
 
+@cache
+def _read_once(file: Path, size: int, modified_ns: int) -> bytes:
+    return read_idx(file)
+
+
+def verified_payload(file: Path) -> bytes:
+    """``read_idx(file)``, read once per process while the file is unchanged."""
+    stat = file.stat()
+    return _read_once(file.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
 def parse_idx(payload: bytes) -> np.ndarray:
     """Parse an unsigned-byte IDX payload (labels or images)."""
     ndim = payload[3]
@@ -126,7 +141,7 @@ def _download(folder: Path) -> Path:
 def load_fashion_mnist(path: str | os.PathLike | None = None, download: bool = True):
     """Return ``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, like Keras."""
     folder = find_files(path, download)
-    arrays = {name: parse_idx(read_idx(folder / name)) for name in FILES}
+    arrays = {name: parse_idx(verified_payload(folder / name)) for name in FILES}
     return ((arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]),
             (arrays["t10k-images-idx3-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]))
 
@@ -142,17 +157,21 @@ class AnomalySplit:
     y_test_normal: np.ndarray
 
 
-def anomaly_split(path: str | os.PathLike | None = None,
-                  anomaly_label: int = ANOMALY_LABEL) -> AnomalySplit:
-    """The trouser-anomaly split, pixels scaled to float32 in [0, 1], shape (n, 28, 28)."""
+def anomaly_split(path: str | os.PathLike | None = None, anomaly_label: int = ANOMALY_LABEL,
+                  scaled: bool = True) -> AnomalySplit:
+    """The trouser-anomaly split, pixels scaled to float32 in [0, 1] (``scaled=False``: the
+    original 8-bit pixels), shape (n, 28, 28)."""
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(path)
-    scale = np.float32(255)
     keep = y_train != anomaly_label
     normal = y_test != anomaly_label
+
+    def pixels(x):
+        return x / SCALE if scaled else x
+
     return AnomalySplit(
-        x_train=x_train[keep] / scale,
-        x_test_normal=x_test[normal] / scale,
-        x_test_anomaly=x_test[~normal] / scale,
+        x_train=pixels(x_train[keep]),
+        x_test_normal=pixels(x_test[normal]),
+        x_test_anomaly=pixels(x_test[~normal]),
         y_train=y_train[keep],
         y_test_normal=y_test[normal],
     )

@@ -232,7 +232,7 @@ def benchmark(rounds: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     result = benchmark(args.rounds)
     OUTPUT.write_text(json.dumps(result, indent=1) + "\n")

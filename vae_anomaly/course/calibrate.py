@@ -64,7 +64,7 @@ NOT_INVERTED_MARGIN = 0.05  # not-inverted mark: ROC AUC 0.5 + this
 FLAG_MARGIN = 0.05  # flagged above the best correct ROC AUC + this
 RUNS = RESULTS / "calibration"
 OUTPUT = CALIBRATION
-BUDGETS = [4, 6, 8]  # the grading budgets compared (epochs)
+BUDGETS = [4, 6, 8, 10]  # the grading budgets compared (epochs)
 AREAS = ("roc_auc", "pr_auc")  # what each run measures of a detector
 
 

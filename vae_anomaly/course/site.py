@@ -129,8 +129,12 @@ def fmt(value, spec: str) -> str:
 
 
 def lookup(data, dotted: str):
-    """``data["a"]["b"][0]`` for ``"a.b.0"``."""
+    """``data["a"]["b"][0]`` for ``"a.b.0"``; a key in braces is the value at that key of
+    the same file (``per_budget.{epochs}.learned``: the entry of the budget chosen)."""
+    root = data
     for key in dotted.split("."):
+        if key.startswith("{") and key.endswith("}"):
+            key = str(lookup(root, key[1:-1]))
         if isinstance(data, list):
             data = data[int(key)]
         elif isinstance(data, dict) and key in data:

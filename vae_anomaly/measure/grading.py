@@ -15,7 +15,7 @@ import numpy as np
 from IPython.display import display as _display
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
-from ..data import AnomalySplit, anomaly_split
+from ..data import SCALE, AnomalySplit, anomaly_split
 from ..records import MEASURED, RECORD_MIME, calibration
 from ..scoring import labels_and_scores
 from . import guard
@@ -27,30 +27,53 @@ AUC_DECIMALS = 3  # reported areas must agree with the recomputed ones to this m
 
 @cache
 def reference_split() -> AnomalySplit:
-    """The correct trouser-anomaly split, from the original files."""
-    return anomaly_split()
+    """The correct trouser-anomaly split, from the original files, in 8-bit pixels: compared as
+    they are, scaled where a model reads them (``reference_like``)."""
+    return anomaly_split(scaled=False)
 
 
-def image_rows(x) -> np.ndarray:
-    """The images of ``x`` as sorted rows of 8-bit pixels: their multiset, whatever its order
-    or shape (one C sort, not a Python set of rows).
+ROWS_AT_ONCE = 4096  # images converted at a time (a float copy of all of x_train is 170 MB)
+
+
+def image_rows(x) -> list[bytes]:
+    """The images of ``x`` as a sorted list of rows of 8-bit pixels: their multiset, whatever
+    its order or shape.
 
     Pixels in [0, 1] are scaled back to 0..255, so the test of the split does not also
     test the scaling (which has its own test).
     """
     x = np.asarray(x)
     x = x.reshape(len(x), -1)
-    if x.size and x.max() <= 1:
-        x = x.astype(np.float32) * 255
-    rows = np.ascontiguousarray(np.clip(np.rint(x), 0, 255).astype(np.uint8))
-    return np.sort(rows.view(np.dtype((np.void, rows.shape[1])))[:, 0])
+    if x.dtype != np.uint8:
+        scale = SCALE if x.size and x.max() <= 1 else 1
+        rows = np.empty(x.shape, np.uint8)
+        for start in range(0, len(x), ROWS_AT_ONCE):
+            block = np.multiply(x[start:start + ROWS_AT_ONCE], scale, dtype=np.float32)
+            rows[start:start + ROWS_AT_ONCE] = np.clip(np.rint(block, out=block), 0, 255,
+                                                       out=block)
+        x = rows
+    return sorted(map(bytes, np.ascontiguousarray(x)))
 
 
 def same_images(x, reference) -> bool:
     """True when ``x`` holds exactly the images of ``reference``, each as often, any order."""
     if len(x) != len(reference) or np.size(x) != np.size(reference):
         return False
-    return bool(np.array_equal(image_rows(x), image_rows(reference)))
+    return image_rows(x) == image_rows(reference)
+
+
+@cache
+def reference_rows(name: str) -> list[bytes]:
+    """``image_rows`` of one array of the reference split (``x_train``, ...), sorted once."""
+    return image_rows(getattr(reference_split(), name))
+
+
+def is_reference(x, name: str) -> bool:
+    """True when ``x`` holds exactly the images of the reference split's ``name``."""
+    reference = getattr(reference_split(), name)
+    if len(x) != len(reference) or np.size(x) != np.size(reference):
+        return False
+    return image_rows(x) == reference_rows(name)
 
 
 def training_losses(history) -> np.ndarray:
@@ -82,24 +105,34 @@ def loss_agrees(negative_elbo, x_train, history, n: int = 2000) -> bool:
     return bool(np.isfinite(value) and abs(value - target) <= tolerance)
 
 
-def elbo_agrees(reported, negative_elbo, x, n: int = 200, draws: int = 8) -> bool:
-    """Does ``reported`` equal ``-negative_elbo(x)`` within Monte-Carlo noise?
+def elbos_agree(reported: dict, negative_elbo, sets: dict, n: int = 200,
+                draws: int = 8) -> list[str]:
+    """The names of ``sets`` whose ``reported`` ELBO is not ``-negative_elbo`` of their images
+    within Monte-Carlo noise (none: all agree).
 
-    On a fixed random subset, each reported value is compared with an 8-draw estimate,
-    in units of that image's own Monte-Carlo spread (measured from the draws, plus 1 nat).
-    A correct answer, even a single draw, sits within about one unit (median ~0.7); the
-    median must be below 2. A flipped sign, another model or made-up numbers miss by far
-    more, however noisy or however spread out the student's ELBO is.
+    On a fixed random subset of each set, each reported value is compared with an 8-draw
+    estimate, in units of that image's own Monte-Carlo spread (measured from the draws,
+    plus 1 nat). A correct answer, even a single draw, sits within about one unit (median
+    ~0.7); the median must be below 2. A flipped sign, another model or made-up numbers
+    miss by far more, however noisy or however spread out the student's ELBO is.
     """
-    reported = np.ravel(np.asarray(reported, dtype=np.float64))
-    if len(reported) != len(x):
-        return False
-    rows = subset(len(x), n, seed=2)
-    x_rows = np.asarray(x)[rows]
-    samples = -np.array([np.ravel(negative_elbo(x_rows)) for _ in range(draws)], dtype=np.float64)
-    spread = samples.std(axis=0, ddof=1) * np.sqrt(1 + 1 / draws) + 1
-    z = np.abs(reported[rows] - samples.mean(axis=0)) / spread
-    return bool(np.all(np.isfinite(z)) and np.median(z) <= 2)
+    values = {name: np.ravel(np.asarray(reported[name], dtype=np.float64)) for name in sets}
+    wrong = [name for name in sets if len(values[name]) != len(sets[name])]
+    rows = {name: subset(len(x), n, seed=2) for name, x in sets.items() if name not in wrong}
+    samples = set_draws(negative_elbo, {name: np.asarray(sets[name])[rows[name]]
+                                        for name in rows}, draws)
+    for name, drawn in samples.items():
+        spread = drawn.std(axis=0, ddof=1) * np.sqrt(1 + 1 / draws) + 1
+        z = np.abs(values[name][rows[name]] - drawn.mean(axis=0)) / spread
+        if not (np.all(np.isfinite(z)) and np.median(z) <= 2):
+            wrong.append(name)
+    return [name for name in sets if name in wrong]
+
+
+def elbo_agrees(reported, negative_elbo, x, n: int = 200, draws: int = 8) -> bool:
+    """Does ``reported`` equal ``-negative_elbo(x)`` within Monte-Carlo noise (``elbos_agree``
+    for one set of images)?"""
+    return not elbos_agree({"x": reported}, negative_elbo, {"x": x}, n, draws)
 
 
 def aucs(elbo_normal, elbo_anomaly) -> dict:
@@ -173,14 +206,26 @@ def elbo_draws(negative_elbo, x, draws: int) -> np.ndarray:
                       for _ in range(draws)])
 
 
+def set_draws(negative_elbo, sets: dict, draws: int) -> dict:
+    """``elbo_draws`` of several sets of images, by name: one call of ``negative_elbo`` per
+    draw on all their images together (each call costs a model's set-up, ~40 ms with
+    ``predict``), split back by set; one call per set and draw where their formats differ."""
+    arrays = {name: np.asarray(x) for name, x in sets.items()}
+    if len({(x.shape[1:], x.dtype.str) for x in arrays.values()}) != 1:
+        return {name: elbo_draws(negative_elbo, x, draws) for name, x in arrays.items()}
+    together = elbo_draws(negative_elbo, np.concatenate(list(arrays.values())), draws)
+    ends = np.cumsum([len(x) for x in arrays.values()])[:-1]
+    return dict(zip(arrays, np.split(together, ends, axis=1), strict=True))
+
+
 def reference_like(x, reference: np.ndarray) -> np.ndarray:
-    """The reference images (in [0, 1]) in the format of the student's ``x`` (its shape per
-    image and its float type)."""
+    """The reference images (8-bit pixels) scaled to [0, 1] as ``anomaly_split`` scales them,
+    in the format of the student's ``x`` (its shape per image and its float type)."""
     shape = np.shape(x)[1:]
     if int(np.prod(shape)) != 28 * 28:
         raise ValueError(f"images of shape {shape} are not 28 x 28 pixels")
     dtype = x.dtype if np.issubdtype(np.asarray(x).dtype, np.floating) else np.float32
-    return reference.astype(dtype).reshape((len(reference), *shape))
+    return (reference / SCALE).astype(dtype).reshape((len(reference), *shape))
 
 
 def detector_aucs(negative_elbo, x_normal, x_anomaly, draws: int = DETECTOR_DRAWS,
@@ -228,7 +273,7 @@ def snapshot(namespace: dict) -> dict | None:
                 for name, ref in (("x_test_normal", split.x_test_normal),
                                   ("x_test_anomaly", split.x_test_anomaly))}
         with preserved_rng(namespace):
-            draws = {name: elbo_draws(function, x, SNAPSHOT_DRAWS) for name, x in rows.items()}
+            draws = set_draws(function, rows, SNAPSHOT_DRAWS)
     except Exception:  # noqa: BLE001 (a broken model has no snapshot; its tests say why)
         return None
     return {"function": function, "rows": rows, "draws": draws}
@@ -258,9 +303,9 @@ def _changed_since_training(negative_elbo, namespace: dict) -> str | None:
         raise Failed("no ELBO could be measured right after training: define negative_elbo "
                      "(Task 2a) before you train with fit (Task 2b)")
     with preserved_rng(namespace):
-        for name, x in taken["rows"].items():
+        drawn = set_draws(negative_elbo, taken["rows"], SNAPSHOT_DRAWS)
+        for name, now in drawn.items():
             then = taken["draws"][name]
-            now = elbo_draws(negative_elbo, x, SNAPSHOT_DRAWS)
             spread = np.sqrt(then.var(axis=0, ddof=1) + now.var(axis=0, ddof=1)) + 1
             z = np.abs(then.mean(axis=0) - now.mean(axis=0)) / spread
             if not np.all(np.isfinite(z)) or np.median(z) > 2:
@@ -316,17 +361,25 @@ def _check_scaling(ns):
 
 def _check_train(ns):
     (x_train,) = _need(ns, "x_train")
-    if not same_images(x_train, reference_split().x_train):
+    if not is_reference(x_train, "x_train"):
         raise Failed("x_train must hold each training image that is not a trouser, once")
 
 
 def _check_test(ns):
     x_normal, x_anomaly = _need(ns, "x_test_normal", "x_test_anomaly")
-    split = reference_split()
-    if not same_images(x_normal, split.x_test_normal):
+    if not is_reference(x_normal, "x_test_normal"):
         raise Failed("x_test_normal must hold each test image that is not a trouser, once")
-    if not same_images(x_anomaly, split.x_test_anomaly):
+    if not is_reference(x_anomaly, "x_test_anomaly"):
         raise Failed("x_test_anomaly must hold each test trouser, once")
+
+
+def _call(model, x):
+    """``model`` on a few rows, as ``predict`` would give them (NumPy, a list for several
+    outputs), called directly: ``predict`` would first trace a function for a few rows."""
+    outputs = model(np.asarray(x, dtype=np.float32), training=False)
+    if isinstance(outputs, (list, tuple)):
+        return [np.asarray(o) for o in outputs]
+    return np.asarray(outputs)
 
 
 def _check_encoder(ns):
@@ -336,7 +389,7 @@ def _check_encoder(ns):
     if not isinstance(encoder, keras.Model):
         raise Failed("encoder must be a keras.Model")
     with preserved_rng(ns):
-        outputs = encoder.predict(np.asarray(x_train[:8]), verbose=0)
+        outputs = _call(encoder, x_train[:8])
     if not isinstance(outputs, (list, tuple)) or len(outputs) != 3:
         raise Failed("encoder must map n images to [z_mean, z_log_var, z]")
     shapes = {np.shape(o) for o in outputs}
@@ -354,8 +407,8 @@ def _check_decoder(ns):
     if not isinstance(decoder, keras.Model):
         raise Failed("decoder must be a keras.Model")
     with preserved_rng(ns):
-        size = np.shape(encoder.predict(np.asarray(x_train[:2]), verbose=0)[0])[1]
-        decoded = decoder.predict(np.random.default_rng(0).normal(size=(8, size)), verbose=0)
+        size = np.shape(_call(encoder, x_train[:2])[0])[1]
+        decoded = _call(decoder, np.random.default_rng(0).normal(size=(8, size)))
     decoded = np.asarray(decoded[0] if isinstance(decoded, (list, tuple)) else decoded)
     if len(decoded) != 8 or decoded[0].size % 784:
         raise Failed("decoder must map n codes to n images")
@@ -403,10 +456,10 @@ def _check_elbo_matches(ns):
     names = ("elbo_normal", "elbo_anomaly", "negative_elbo", "x_test_normal", "x_test_anomaly")
     elbo_normal, elbo_anomaly, negative_elbo, x_normal, x_anomaly = _need(ns, *names)
     with preserved_rng(ns):
-        for values, x, name in ((elbo_normal, x_normal, "elbo_normal"),
-                                (elbo_anomaly, x_anomaly, "elbo_anomaly")):
-            if not elbo_agrees(values, negative_elbo, x):
-                raise Failed(f"{name} must be -negative_elbo(x) of your trained model")
+        wrong = elbos_agree({"elbo_normal": elbo_normal, "elbo_anomaly": elbo_anomaly},
+                            negative_elbo, {"elbo_normal": x_normal, "elbo_anomaly": x_anomaly})
+    if wrong:
+        raise Failed(f"{wrong[0]} must be -negative_elbo(x) of your trained model")
     changed = _changed_since_training(negative_elbo, ns)
     if changed:
         raise Flagged(changed)
@@ -423,9 +476,13 @@ def _check_auc_reported(ns):
 
 
 def _measured_once():
-    """``measure(key, compute)``: ``compute()`` once per key, kept where a notebook cannot
-    reach it (a closure), so the two detector cells share one measurement of a model."""
+    """``known(key)`` and ``measure(key, compute)``: ``compute()`` once per key, kept where a
+    notebook cannot reach it (a closure), so the two detector cells share one measurement
+    of a model."""
     memory = {}
+
+    def known(key) -> bool:
+        return key in memory
 
     def measure(key, compute):
         if key not in memory:
@@ -433,22 +490,25 @@ def _measured_once():
             memory[key] = compute()
         return dict(memory[key])
 
-    return measure
+    return known, measure
 
 
-_measure_detector = _measured_once()
+_detector_known, _measure_detector = _measured_once()
 
 
 def _detector(ns) -> dict:
     """The grader's areas for the trained VAE, after the checks that make them meaningful
-    (measured once per trained model and ``negative_elbo``)."""
+    (measured once per trained model and ``negative_elbo``, checked unchanged since training
+    before that one measurement)."""
     history = _fit_history(ns)
     negative_elbo, x_normal, x_anomaly = _need(ns, "negative_elbo", "x_test_normal",
                                                "x_test_anomaly")
-    changed = _changed_since_training(negative_elbo, ns)
+    model = next(f["model"] for f in _fits() if f["history"] is history)
+    key = (id(negative_elbo), id(_snapshot()), _epochs(model),
+           np.shape(x_normal)[1:], np.asarray(x_normal).dtype.str)
+    changed = None if _detector_known(key) else _changed_since_training(negative_elbo, ns)
     if changed:
         raise Flagged(changed)
-    model = next(f["model"] for f in _fits() if f["history"] is history)
     if _epochs(model) < 2:  # Keras' fit(epochs=0) still trains one epoch
         raise Failed("the detector is graded on your trained VAE: train it with fit for "
                      "EPOCHS epochs (at least 2)")
@@ -456,8 +516,6 @@ def _detector(ns) -> dict:
     if sizes and max(sizes) < 0.9 * len(reference_split().x_train):
         raise Failed(f"the detector is graded on a VAE trained on all of x_train; your "
                      f"largest fit saw {max(sizes)} images")
-    key = (id(negative_elbo), id(_snapshot()), _epochs(model),
-           np.shape(x_normal)[1:], np.asarray(x_normal).dtype.str)
     areas = _measure_detector(key, lambda: detector_aucs(negative_elbo, x_normal, x_anomaly,
                                                            namespace=ns))
     untrained = _untrained(model)
