@@ -62,20 +62,6 @@ def same_images(x, reference) -> bool:
     return image_rows(x) == image_rows(reference)
 
 
-@cache
-def reference_rows(name: str) -> list[bytes]:
-    """``image_rows`` of one array of the reference split (``x_train``, ...), sorted once."""
-    return image_rows(getattr(reference_split(), name))
-
-
-def is_reference(x, name: str) -> bool:
-    """True when ``x`` holds exactly the images of the reference split's ``name``."""
-    reference = getattr(reference_split(), name)
-    if len(x) != len(reference) or np.size(x) != np.size(reference):
-        return False
-    return image_rows(x) == reference_rows(name)
-
-
 def training_losses(history) -> np.ndarray:
     """The per-epoch training loss of a Keras ``History`` (``loss``, or ``total_loss``)."""
     logs = getattr(history, "history", history) or {}
@@ -361,15 +347,16 @@ def _check_scaling(ns):
 
 def _check_train(ns):
     (x_train,) = _need(ns, "x_train")
-    if not is_reference(x_train, "x_train"):
+    if not same_images(x_train, reference_split().x_train):
         raise Failed("x_train must hold each training image that is not a trouser, once")
 
 
 def _check_test(ns):
     x_normal, x_anomaly = _need(ns, "x_test_normal", "x_test_anomaly")
-    if not is_reference(x_normal, "x_test_normal"):
+    split = reference_split()
+    if not same_images(x_normal, split.x_test_normal):
         raise Failed("x_test_normal must hold each test image that is not a trouser, once")
-    if not is_reference(x_anomaly, "x_test_anomaly"):
+    if not same_images(x_anomaly, split.x_test_anomaly):
         raise Failed("x_test_anomaly must hold each test trouser, once")
 
 
